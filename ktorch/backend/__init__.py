@@ -1,0 +1,26 @@
+"""Keras `backend` compatibility helpers (`K.floatx()`, `K.clear_session()`, ...)."""
+
+from ktorch.config import epsilon, floatx, image_data_format, set_epsilon, set_floatx
+from ktorch.config import set_image_data_format
+from ktorch.utils import naming
+
+
+def backend() -> str:
+    return "torch"
+
+
+def clear_session() -> None:
+    """Resets the automatic layer names (`dense`, `dense_1`, ... start over)."""
+    naming.reset_uids()
+
+
+__all__ = [
+    "backend",
+    "clear_session",
+    "epsilon",
+    "floatx",
+    "image_data_format",
+    "set_epsilon",
+    "set_floatx",
+    "set_image_data_format",
+]

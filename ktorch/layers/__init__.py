@@ -1,0 +1,8 @@
+"""Layers: the `Layer` base and the built-in layers, re-exported under Keras's names."""
+
+from ktorch.layers.core import *  # noqa: F403
+from ktorch.layers.input_spec import InputSpec
+from ktorch.layers.layer import Layer
+from ktorch.layers.node import KerasTensor
+from ktorch.layers.variable import Variable
+from ktorch.layers.serialization import deserialize, serialize

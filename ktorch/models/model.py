@@ -1,0 +1,109 @@
+"""`Model`: a layer with training (`compile`/`fit`/...), summary and layer access."""
+
+from __future__ import annotations
+
+from ktorch.layers.layer import Layer
+from ktorch.layers.node import KerasTensor
+from ktorch.trainers.trainer import Trainer
+
+
+class Model(Trainer, Layer):
+    """A trainable, savable stack of layers.
+
+    Three ways to make one, as in Keras:
+
+    - functional: `Model(inputs, outputs, name=None)` with `inputs` from `ktorch.Input`;
+    - `Sequential([...])`;
+    - subclassing: `class MyModel(Model)` defining `__init__` (create layers) and
+      `call(inputs, training=None)`.
+
+    Example:
+        ```python
+        class MLP(ktorch.Model):
+            def __init__(self):
+                super().__init__()
+                self.hidden = ktorch.layers.Dense(64, activation="relu")
+                self.out = ktorch.layers.Dense(10)
+
+            def call(self, x):
+                return self.out(self.hidden(x))
+        ```
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from ktorch.models.functional import Functional
+
+            return Layer.__new__(Functional, *args, **kwargs)
+        return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args, **kwargs):
+        if args or "inputs" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__} is a subclass of Model: create it with its own "
+                "constructor, or use `ktorch.Model(inputs, outputs)` for a functional model."
+            )
+        Layer.__init__(self, **kwargs)
+        Trainer.__init__(self)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's direct sub-layers, in the order they were assigned."""
+        return list(self._flatten_layers(include_self=False, recursive=False))
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """Returns a layer by name or by index in `model.layers`."""
+        if index is not None and name is not None:
+            raise ValueError(
+                "Provide only a layer name or a layer index. Received: "
+                f"index={index}, name={name}."
+            )
+        if index is not None:
+            layers = self.layers
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(layers)} layers."
+                )
+            return layers[index]
+        if name is not None:
+            for layer in self.layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(
+                f"No such layer: {name}. Existing layers are: {[l.name for l in self.layers]}."
+            )
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
+    def build(self, input_shape=None) -> None:
+        """Builds the model's weights by running it once on zeros of `input_shape`."""
+        if input_shape is not None and not self.built:
+            specs = _specs(input_shape, self._compute_dtype)
+            self._probe_output_spec((specs,), {})
+        self.built = True
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None) -> None:
+        """Prints a Keras-style table of layers, output shapes and parameter counts."""
+        from ktorch.utils.summary_utils import print_summary
+
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      expand_nested=expand_nested, show_trainable=show_trainable)
+
+    def reset_states(self) -> None:
+        """Resets the state of every stateful sub-layer (recurrent layers with `stateful=True`)."""
+        for layer in self._flatten_layers(include_self=False):
+            if hasattr(layer, "reset_states") and getattr(layer, "stateful", False):
+                layer.reset_states()
+
+    def get_config(self) -> dict:
+        return Layer.get_config(self)
+
+
+def _specs(shape, dtype):
+    if isinstance(shape, dict):
+        return {k: _specs(v, dtype) for k, v in shape.items()}
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return [_specs(s, dtype) for s in shape]
+    return KerasTensor(tuple(shape), dtype)
+

@@ -1,0 +1,1 @@
+"""The training loops (`fit`/`evaluate`/`predict`) and the data adapters behind them."""
