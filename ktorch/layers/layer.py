@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.modules import module as _torch_module
 
 from ktorch import config
 from ktorch.layers.input_spec import assert_input_compatibility
@@ -33,6 +34,7 @@ class _CallContext(threading.local):
         self.training = None
         self.depth = 0
         self.generation = 0
+        self.call_losses = []
         self.build_device = None
 
 
@@ -433,6 +435,7 @@ class Layer(torch.nn.Module):
             d["_losses"] = []
             d["_losses_generation"] = _context.generation
         self._losses.append(loss)
+        _context.call_losses.append(loss)
 
     # ---------------------------------------------------------------------- build
 
@@ -522,31 +525,35 @@ class Layer(torch.nn.Module):
 
     def __call__(self, *args, **kwargs):
         first = args[0] if args else None
-        if isinstance(first, KerasTensor) or (
-            not torch.is_tensor(first) and _contains_symbolic(args, kwargs)
-        ):
-            return self._symbolic_call(args, kwargs)
-        if isinstance(first, np.ndarray) or (
-            torch.is_tensor(first)
-            and self.autocast
+        if type(first) is not torch.Tensor:
+            if isinstance(first, KerasTensor) or (
+                not torch.is_tensor(first) and _contains_symbolic(args, kwargs)
+            ):
+                return self._symbolic_call(args, kwargs)
+            if isinstance(first, np.ndarray):
+                first = self._convert_input(first)
+                args = (first,) + args[1:]
+        if (
+            self.autocast
+            and torch.is_tensor(first)
             and first.dtype is not self._compute_torch_dtype
             and first.is_floating_point()
         ):
-            args = (self._convert_input(first),) + args[1:]
-            first = args[0]
+            first = first.to(self._compute_torch_dtype)
+            args = (first,) + args[1:]
         if not self.built:
             self._maybe_build(args, kwargs)
         ctx = _context
         outer_training = ctx.training
-        training = kwargs.get("training")
         if self._call_has_training:
+            training = kwargs.get("training")
             if training is None:
                 training = outer_training if outer_training is not None else self.training
                 kwargs["training"] = training
-        elif training is not None:
-            kwargs.pop("training")
         else:
-            training = outer_training
+            training = kwargs.pop("training", None) if kwargs else None
+            if training is None:
+                training = outer_training
         mask = None
         if self._call_has_mask:
             mask = kwargs.get("mask")
@@ -555,13 +562,21 @@ class Layer(torch.nn.Module):
                 if mask is not None:
                     kwargs["mask"] = mask
         else:
-            kwargs.pop("mask", None)
+            if kwargs:
+                kwargs.pop("mask", None)
+            if self.supports_masking:
+                mask = _get_mask(first)
         if ctx.depth == 0:
             ctx.generation += 1
+            ctx.call_losses = []
         ctx.depth += 1
         ctx.training = training
         try:
-            outputs = torch.nn.Module.__call__(self, *args, **kwargs)
+            if _has_hooks(self):
+                outputs = torch.nn.Module.__call__(self, *args, **kwargs)
+            else:
+                # No hooks registered: skip nn.Module's dispatch wrappers (two frames per layer).
+                outputs = self.call(*args, **kwargs)
         except RuntimeError as error:
             if self.input_spec is not None:
                 assert_input_compatibility(
@@ -578,7 +593,7 @@ class Layer(torch.nn.Module):
                     if output.ndim > 0:
                         loss = loss / output.shape[0]
                     self.add_loss(loss)
-        if self._overrides_compute_mask or (mask is not None and self.supports_masking):
+        if self._overrides_compute_mask or mask is not None:
             out_mask = self.compute_mask(first if len(args) == 1 else list(args), mask)
             if out_mask is not None:
                 _set_mask(outputs, out_mask)
@@ -788,6 +803,19 @@ def _spec_shapes(spec, first):
     if isinstance(spec, (list, tuple)):
         return [_shape_of(x) for x in tree.flatten(first)]
     return _shape_of(first)
+
+
+def _has_hooks(layer) -> bool:
+    return bool(
+        layer._forward_hooks
+        or layer._forward_pre_hooks
+        or layer._backward_hooks
+        or layer._backward_pre_hooks
+        or _torch_module._global_forward_hooks
+        or _torch_module._global_forward_pre_hooks
+        or _torch_module._global_backward_hooks
+        or _torch_module._global_backward_pre_hooks
+    )
 
 
 def _contains_symbolic(args, kwargs) -> bool:

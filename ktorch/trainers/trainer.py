@@ -98,6 +98,24 @@ def _move(structure, device, non_blocking):
     return tree.map_structure(move, structure)
 
 
+class LossTracker(metrics_module.Mean):
+    """The `loss` metric: a `Mean` with a two-op path for the per-step scalar loss."""
+
+    def update_state(self, values, sample_weight=None) -> None:
+        if (
+            isinstance(sample_weight, int)
+            and torch.is_tensor(values)
+            and values.ndim == 0
+            and values.dtype == self.total.dtype
+            and values.device == self.total.device
+        ):
+            # Two in-place ops instead of the general weighting path; no host sync.
+            self.total.add_(values.detach(), alpha=sample_weight)
+            self.count.add_(sample_weight)
+            return
+        super().update_state(values, sample_weight)
+
+
 class Trainer:
     """Training methods mixed into `ktorch.Model`."""
 
@@ -163,7 +181,7 @@ class Trainer:
             if metrics or weighted_metrics
             else None
         )
-        d["_loss_tracker"] = metrics_module.Mean(name="loss")
+        d["_loss_tracker"] = LossTracker(name="loss")
         d["_run_eagerly"] = bool(run_eagerly)
         if jit_compile not in (True, False, "auto"):
             raise ValueError(
@@ -288,10 +306,9 @@ class Trainer:
                 w for w in self.weights if getattr(w, "regularizer", None) is not None
             ]
         losses = [w.regularizer(w) for w in self._regularized]
-        if _context.depth == 0:
-            for layer in self._flatten_layers():
-                if layer._losses_generation == _context.generation and layer._losses:
-                    losses.extend(layer._losses)
+        if _context.depth == 0 and _context.call_losses:
+            # Losses added (activity regularizers, add_loss) during the last forward pass.
+            losses.extend(_context.call_losses)
         return losses
 
     # -------------------------------------------------------------------- steps
