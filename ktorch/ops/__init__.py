@@ -1,0 +1,14 @@
+"""Fused kernels: `torch.library` custom ops under `torch.ops.ktorch`, built from `csrc/`.
+
+Each op has CPU (C++) and CUDA kernels in the native extension `ktorch._C`, autograd and fake
+kernels registered here (so it composes with autograd and `torch.compile`), and a pure-PyTorch
+reference that gives the same results and runs wherever the extension has no kernel.
+`available()` says which backends are built; `set_backend("reference")` forces the references.
+"""
+
+from __future__ import annotations
+
+from ktorch.ops._library import available, get_backend, set_backend
+from ktorch.ops.dropout import fused_dropout
+
+__all__ = ["available", "fused_dropout", "get_backend", "set_backend"]
