@@ -148,6 +148,8 @@ class Accuracy(MeanMetricWrapper):
         ```
     """
 
+    _direction = "up"
+
     def __init__(self, name: str = "accuracy", dtype: Any = None):
         super().__init__(fn=accuracy, name=name, dtype=dtype)
 
@@ -171,6 +173,8 @@ class BinaryAccuracy(MeanMetricWrapper):
         ```
     """
 
+    _direction = "up"
+
     def __init__(self, name: str = "binary_accuracy", dtype: Any = None, threshold: float = 0.5):
         super().__init__(fn=binary_accuracy, name=name, dtype=dtype, threshold=threshold)
         self.threshold = threshold
@@ -187,6 +191,8 @@ class CategoricalAccuracy(MeanMetricWrapper):
         dtype: dtype of the metric result.
     """
 
+    _direction = "up"
+
     def __init__(self, name: str = "categorical_accuracy", dtype: Any = None):
         super().__init__(fn=categorical_accuracy, name=name, dtype=dtype)
 
@@ -201,6 +207,8 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         name: name of the metric instance.
         dtype: dtype of the metric result.
     """
+
+    _direction = "up"
 
     def __init__(self, name: str = "sparse_categorical_accuracy", dtype: Any = None):
         super().__init__(fn=sparse_categorical_accuracy, name=name, dtype=dtype)
@@ -217,6 +225,8 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
         name: name of the metric instance.
         dtype: dtype of the metric result.
     """
+
+    _direction = "up"
 
     def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy", dtype: Any = None):
         super().__init__(fn=top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
@@ -236,6 +246,8 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
         from_sorted_ids: whether `y_pred` holds class ids sorted by decreasing score instead
             of the scores of all classes.
     """
+
+    _direction = "up"
 
     def __init__(
         self,

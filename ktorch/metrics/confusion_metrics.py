@@ -196,6 +196,8 @@ class Precision(_PrecisionRecall):
         ```
     """
 
+    _direction = "up"
+
     _second = "false_positives"
 
     @property
@@ -215,6 +217,8 @@ class Recall(_PrecisionRecall):
         name: name of the metric instance.
         dtype: dtype of the metric result.
     """
+
+    _direction = "up"
 
     _second = "false_negatives"
 
@@ -247,6 +251,8 @@ class AUC(_ThresholdMetric):
             `multi_label=True`, per-entry weights otherwise).
         from_logits: whether predictions are logits (a sigmoid is applied).
     """
+
+    _direction = "up"
 
     def __init__(
         self,

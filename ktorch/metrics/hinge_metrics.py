@@ -16,6 +16,8 @@ class Hinge(MeanMetricWrapper):
         dtype: dtype of the metric result.
     """
 
+    _direction = "down"
+
     def __init__(self, name: str = "hinge", dtype: Any = None):
         super().__init__(fn=hinge, name=name, dtype=dtype)
 
@@ -31,6 +33,8 @@ class SquaredHinge(MeanMetricWrapper):
         dtype: dtype of the metric result.
     """
 
+    _direction = "down"
+
     def __init__(self, name: str = "squared_hinge", dtype: Any = None):
         super().__init__(fn=squared_hinge, name=name, dtype=dtype)
 
@@ -45,6 +49,8 @@ class CategoricalHinge(MeanMetricWrapper):
         name: name of the metric instance.
         dtype: dtype of the metric result.
     """
+
+    _direction = "down"
 
     def __init__(self, name: str = "categorical_hinge", dtype: Any = None):
         super().__init__(fn=categorical_hinge, name=name, dtype=dtype)

@@ -148,6 +148,8 @@ class Metric:
     """
 
     _keras_module = "keras.metrics"
+    # Whether larger ("up") or smaller ("down") values are better; None when unknown.
+    _direction: str | None = None
     # The state is additive: a cross-process reduction may all-reduce `variables` by sum.
     _reduction = "sum"
 

@@ -54,6 +54,8 @@ class BinaryCrossentropy(MeanMetricWrapper):
         label_smoothing: in `[0, 1]`; `0.2` uses 0.1 for label 0 and 0.9 for label 1.
     """
 
+    _direction = "down"
+
     def __init__(
         self,
         name: str = "binary_crossentropy",
@@ -90,6 +92,8 @@ class CategoricalCrossentropy(MeanMetricWrapper):
         label_smoothing: in `[0, 1]`; labels become `y * (1 - s) + s / num_classes`.
         axis: the class axis.
     """
+
+    _direction = "down"
 
     def __init__(
         self,
@@ -131,6 +135,8 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
         ignore_class: a label to leave out of the metric, or None.
         axis: the class axis.
     """
+
+    _direction = "down"
 
     def __init__(
         self,

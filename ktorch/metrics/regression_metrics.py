@@ -32,6 +32,8 @@ class MeanSquaredError(MeanMetricWrapper):
         dtype: dtype of the metric result.
     """
 
+    _direction = "down"
+
     def __init__(self, name: str = "mean_squared_error", dtype: Any = None):
         super().__init__(fn=mean_squared_error, name=name, dtype=dtype)
 
@@ -46,6 +48,8 @@ class MeanAbsoluteError(MeanMetricWrapper):
         name: name of the metric instance.
         dtype: dtype of the metric result.
     """
+
+    _direction = "down"
 
     def __init__(self, name: str = "mean_absolute_error", dtype: Any = None):
         super().__init__(fn=mean_absolute_error, name=name, dtype=dtype)
@@ -62,6 +66,8 @@ class MeanAbsolutePercentageError(MeanMetricWrapper):
         dtype: dtype of the metric result.
     """
 
+    _direction = "down"
+
     def __init__(self, name: str = "mean_absolute_percentage_error", dtype: Any = None):
         super().__init__(fn=mean_absolute_percentage_error, name=name, dtype=dtype)
 
@@ -77,6 +83,8 @@ class MeanSquaredLogarithmicError(MeanMetricWrapper):
         dtype: dtype of the metric result.
     """
 
+    _direction = "down"
+
     def __init__(self, name: str = "mean_squared_logarithmic_error", dtype: Any = None):
         super().__init__(fn=mean_squared_logarithmic_error, name=name, dtype=dtype)
 
@@ -91,6 +99,8 @@ class RootMeanSquaredError(Mean):
         name: name of the metric instance.
         dtype: dtype of the metric result.
     """
+
+    _direction = "down"
 
     def __init__(self, name: str = "root_mean_squared_error", dtype: Any = None):
         super().__init__(name=name, dtype=dtype)
@@ -120,6 +130,8 @@ class CosineSimilarity(MeanMetricWrapper):
         axis: the axis along which the similarity is computed.
     """
 
+    _direction = "up"
+
     def __init__(self, name: str = "cosine_similarity", dtype: Any = None, axis: int = -1):
         super().__init__(fn=cosine_similarity, name=name, dtype=dtype, axis=axis)
 
@@ -134,6 +146,8 @@ class LogCoshError(MeanMetricWrapper):
         name: name of the metric instance.
         dtype: dtype of the metric result.
     """
+
+    _direction = "down"
 
     def __init__(self, name: str = "logcosh", dtype: Any = None):
         super().__init__(fn=log_cosh, name=name, dtype=dtype)
@@ -156,6 +170,8 @@ class R2Score(Metric):
         name: name of the metric instance.
         dtype: dtype of the metric result.
     """
+
+    _direction = "up"
 
     _AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
 

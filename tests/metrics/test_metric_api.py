@@ -201,6 +201,8 @@ def test_merge_builds_lazy_state():
 def test_state_variables_and_reduction_marker():
     for cls in (metrics.Mean, metrics.Precision, metrics.AUC, metrics.TruePositives):
         assert cls._reduction == "sum"
+    assert metrics.resolve("acc", np.zeros((2, 1)), np.zeros((2, 1)))._direction == "up"
+    assert metrics.AUC._direction == "up" and metrics.MeanSquaredError._direction == "down"
     auc = metrics.AUC(num_thresholds=7)
     assert [tuple(v.shape) for v in auc.variables] == [(7,)] * 4
     mean = metrics.Mean()
