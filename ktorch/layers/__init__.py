@@ -1,6 +1,8 @@
 """Layers: the `Layer` base and the built-in layers, re-exported under Keras's names."""
 
 from ktorch.layers.core import *  # noqa: F403
+from ktorch.layers.activations import *  # noqa: F403
+from ktorch.layers.merging import *  # noqa: F403
 from ktorch.layers.input_spec import InputSpec
 from ktorch.layers.layer import Layer
 from ktorch.layers.node import KerasTensor
