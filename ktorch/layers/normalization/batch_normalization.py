@@ -1,0 +1,306 @@
+"""`BatchNormalization`: normalizes with batch statistics in training, moving ones otherwise."""
+
+from __future__ import annotations
+
+import torch
+
+from ktorch import config as ktorch_config
+from ktorch import constraints, initializers, regularizers
+from ktorch.layers.input_spec import InputSpec
+from ktorch.layers.layer import Layer
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _channels_second(x: torch.Tensor, axis: int) -> torch.Tensor:
+    """A view of `x` with the channel axis at position 1, as torch's batch norm expects.
+
+    Channels-last 4D/5D inputs become NCHW/NCDHW views whose memory is `channels_last`
+    (torch's kernels run on that layout directly); other channels-last inputs are flattened
+    to `(-1, channels)`, a view for contiguous inputs.
+    """
+    if axis == 1:
+        return x
+    if axis == x.ndim - 1 and x.ndim not in (4, 5):
+        return x.reshape(-1, x.shape[-1])
+    return x.movedim(axis, 1)
+
+
+def _masked_moments(x, mask, reduction_axes):
+    weights = mask.unsqueeze(-1).expand(x.shape)
+    count = weights.sum(dim=reduction_axes, keepdim=True, dtype=x.dtype) + ktorch_config.epsilon()
+    mean = torch.where(weights, x, 0.0).sum(dim=reduction_axes, keepdim=True) / count
+    centered = torch.where(weights, x - mean, 0.0)
+    variance = centered.square().sum(dim=reduction_axes, keepdim=True) / count
+    return mean.flatten(), variance.flatten()
+
+
+def _batch_norm(
+    x: torch.Tensor,
+    axis: int,
+    gamma: torch.Tensor | None,
+    beta: torch.Tensor | None,
+    moving_mean: torch.Tensor,
+    moving_variance: torch.Tensor,
+    momentum: float,
+    epsilon: float,
+    training: bool,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Keras's batch normalization of `x` along `axis` (non-negative).
+
+    With `training=True`, normalizes with the batch mean and biased variance and updates the
+    moving statistics in place: `moving = moving * momentum + batch * (1 - momentum)`; else
+    normalizes with the moving statistics. `mask` (the input shape without its last axis)
+    restricts the batch statistics to the unmasked entries.
+    """
+    if mask is not None and training:
+        reduction_axes = [d for d in range(x.ndim) if d != axis]
+        mean, variance = _masked_moments(x, mask.to(torch.bool), reduction_axes)
+        with torch.no_grad():
+            moving_mean.mul_(momentum).add_(mean.detach(), alpha=1.0 - momentum)
+            moving_variance.mul_(momentum).add_(variance.detach(), alpha=1.0 - momentum)
+        shape = [1] * x.ndim
+        shape[axis] = x.shape[axis]
+        inv = torch.rsqrt(variance + epsilon)
+        if gamma is not None:
+            inv = inv * gamma
+        shift = -mean * inv
+        if beta is not None:
+            shift = shift + beta
+        return x * inv.reshape(shape) + shift.reshape(shape)
+    x_nc = _channels_second(x, axis)
+    if not training:
+        out = torch.batch_norm(
+            x_nc,
+            gamma,
+            beta,
+            moving_mean,
+            moving_variance,
+            False,
+            0.0,
+            epsilon,
+            torch.backends.cudnn.enabled,
+        )
+    else:
+        count = x.numel() // x.shape[axis]
+        # torch updates the running variance with the unbiased batch variance, Keras with the
+        # biased one: torch writes (1 - momentum) * unbiased into a scratch buffer, rescaled
+        # below. torch.batch_norm is F.batch_norm without its batch-size-1 check.
+        scratch = torch.zeros_like(moving_variance)
+        out = torch.batch_norm(
+            x_nc,
+            gamma,
+            beta,
+            moving_mean,
+            scratch,
+            True,
+            1.0 - momentum,
+            epsilon,
+            torch.backends.cudnn.enabled,
+        )
+        with torch.no_grad():
+            moving_variance.mul_(momentum)
+            if count > 1:
+                moving_variance.add_(scratch, alpha=(count - 1) / count)
+    if x_nc.ndim != x.ndim:
+        return out.reshape(x.shape)
+    return out if axis == 1 else out.movedim(1, axis)
+
+
+class BatchNormalization(Layer):
+    """Normalizes its inputs per channel: zero mean and unit variance, then scale and shift.
+
+    In training (`training=True`) the layer normalizes with the mean and variance of the
+    current batch and updates its moving statistics,
+    `moving_mean = moving_mean * momentum + mean(batch) * (1 - momentum)` (likewise the
+    variance, with the biased batch variance); at inference it uses the moving statistics.
+    With `trainable=False` the layer always runs in inference mode, even with
+    `training=True` (the fine-tuning convention of Keras).
+
+    Args:
+        axis: the channel axis (-1 for channels_last, 1 for channels_first inputs).
+        momentum: momentum of the moving averages.
+        epsilon: small float added to the variance.
+        center: whether to add the learned offset `beta`.
+        scale: whether to multiply by the learned `gamma`.
+        beta_initializer, gamma_initializer: initializers of the learned weights.
+        moving_mean_initializer, moving_variance_initializer: initializers of the moving
+            statistics.
+        beta_regularizer, gamma_regularizer: regularizers of the learned weights.
+        beta_constraint, gamma_constraint: constraints of the learned weights.
+
+    Call arguments:
+        inputs: tensor of rank >= 2.
+        training: training mode (batch statistics) or inference mode (moving statistics).
+        mask: optional mask of the input shape without its last axis; masked entries do not
+            count in the batch statistics.
+
+    Weights:
+        gamma `(channels,)`, beta `(channels,)` (trainable), moving_mean `(channels,)`,
+        moving_variance `(channels,)` (non-trainable), in that order.
+
+    Example:
+        ```python
+        layer = BatchNormalization()
+        y = layer(torch.randn(8, 4, 4, 3), training=True)  # updates the moving statistics
+        ```
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        renorm: bool = False,
+        renorm_clipping=None,
+        renorm_momentum: float = 0.99,
+        synchronized: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if renorm:
+            raise ValueError(f"Argument `renorm` is not supported. Received: renorm={renorm}")
+        if synchronized:
+            raise ValueError(
+                f"Argument `synchronized` is not supported. Received: synchronized={synchronized}"
+            )
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.renorm = renorm
+        self.renorm_clipping = renorm_clipping
+        self.renorm_momentum = renorm_momentum
+        self.synchronized = synchronized
+        self.supports_masking = True
+
+    def build(self, input_shape) -> None:
+        ndim = len(input_shape)
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(
+                f"Axis {self.axis} is out of bounds for input shape {tuple(input_shape)}. "
+                f"Received: axis={self.axis}"
+            )
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(
+                f"Axis {self.axis} of the input to layer '{self.name}' must have a defined "
+                f"size. Received: input_shape={tuple(input_shape)}"
+            )
+        shape = (channels,)
+        self.gamma = (
+            self.add_weight(
+                shape=shape,
+                initializer=self.gamma_initializer,
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+                autocast=False,
+                name="gamma",
+            )
+            if self.scale
+            else None
+        )
+        self.beta = (
+            self.add_weight(
+                shape=shape,
+                initializer=self.beta_initializer,
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+                autocast=False,
+                name="beta",
+            )
+            if self.center
+            else None
+        )
+        self.moving_mean = self.add_weight(
+            shape=shape,
+            initializer=self.moving_mean_initializer,
+            trainable=False,
+            autocast=False,
+            name="moving_mean",
+        )
+        self.moving_variance = self.add_weight(
+            shape=shape,
+            initializer=self.moving_variance_initializer,
+            trainable=False,
+            autocast=False,
+            name="moving_variance",
+        )
+        self.input_spec = InputSpec(ndim=ndim, axes={self.axis: channels})
+        self.built = True
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None and mask.ndim != inputs.ndim - 1:
+            raise ValueError(
+                "The mask provided should be one dimension less than the inputs. Received: "
+                f"mask.shape={tuple(mask.shape)}, inputs.shape={tuple(inputs.shape)}"
+            )
+        x = inputs.float() if inputs.dtype in _HALF else inputs
+        outputs = _batch_norm(
+            x,
+            self.axis % x.ndim,
+            self.gamma,
+            self.beta,
+            self.moving_mean,
+            self.moving_variance,
+            self.momentum,
+            self.epsilon,
+            bool(training) and self.trainable,
+            mask,
+        )
+        return outputs.to(self._compute_torch_dtype)
+
+    def compute_output_shape(self, input_shape):
+        if not -len(input_shape) <= self.axis < len(input_shape):
+            raise ValueError(
+                f"Axis {self.axis} is out of bounds for input shape {tuple(input_shape)}. "
+                f"Received: axis={self.axis}"
+            )
+        return input_shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "axis": self.axis,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "center": self.center,
+                "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+                "moving_variance_initializer": initializers.serialize(
+                    self.moving_variance_initializer
+                ),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint),
+                "synchronized": self.synchronized,
+                "renorm": self.renorm,
+                "renorm_clipping": self.renorm_clipping,
+                "renorm_momentum": self.renorm_momentum,
+            }
+        )
+        return config
