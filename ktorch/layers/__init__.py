@@ -5,6 +5,7 @@ from ktorch.layers.activations import *  # noqa: F403
 from ktorch.layers.merging import *  # noqa: F403
 from ktorch.layers.normalization import *  # noqa: F403
 from ktorch.layers.regularization import *  # noqa: F403
+from ktorch.layers.attention import *  # noqa: F403
 from ktorch.layers.input_spec import InputSpec
 from ktorch.layers.layer import Layer
 from ktorch.layers.node import KerasTensor
