@@ -6,6 +6,7 @@ from ktorch.layers.merging import *  # noqa: F403
 from ktorch.layers.normalization import *  # noqa: F403
 from ktorch.layers.regularization import *  # noqa: F403
 from ktorch.layers.attention import *  # noqa: F403
+from ktorch.layers.preprocessing import *  # noqa: F403
 from ktorch.layers.input_spec import InputSpec
 from ktorch.layers.layer import Layer
 from ktorch.layers.node import KerasTensor
