@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from ktorch.optimizers.optimizer import Optimizer, fused_available, keras_bias_correction
+from ktorch.optimizers.optimizer import (
+    Optimizer,
+    fused_available,
+    keras_bias_correction,
+    keras_float,
+)
 
 
 class Adam(Optimizer):
@@ -94,8 +100,8 @@ class Adam(Optimizer):
         step = self.iterations + 1  # torch's step count during this step
         dtype = params[0].dtype
         alpha = (
-            torch.tensor(learning_rate, dtype=dtype)
-            * torch.sqrt(keras_bias_correction(self.beta_2, step, dtype))
+            keras_float(dtype)(learning_rate)
+            * np.sqrt(keras_bias_correction(self.beta_2, step, dtype))
             / keras_bias_correction(self.beta_1, step, dtype)
         )
         # torch steps by `lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.

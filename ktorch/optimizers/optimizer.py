@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import torch
 
 from ktorch.optimizers.schedules.learning_rate_schedule import LearningRateSchedule
@@ -30,14 +31,20 @@ def as_parameter(variable: Any) -> torch.Tensor:
     )
 
 
-def keras_bias_correction(beta: float, step: int, dtype: torch.dtype) -> torch.Tensor:
-    """`1 - beta ** step` rounded as Keras computes it: with tensors of the variables' dtype.
+def keras_float(dtype: torch.dtype) -> type:
+    """The NumPy scalar type Keras's scalar optimizer math runs in for variables of `dtype`."""
+    return np.float64 if dtype == torch.float64 else np.float32
+
+
+def keras_bias_correction(beta: float, step: int, dtype: torch.dtype) -> np.floating:
+    """`1 - beta ** step` rounded as Keras computes it, in the variables' float type.
 
     In float32, `1 - 0.999 ** t` loses about five digits to cancellation; reproducing Keras's
-    rounding keeps the updates equal to Keras's. The tensors are on the CPU: no device read.
+    rounding keeps the updates equal to Keras's. NumPy scalars give the same values as Keras's
+    0-d tensors, on the host, without touching the device.
     """
-    step_tensor = torch.tensor(float(step), dtype=dtype)
-    return 1 - torch.pow(torch.tensor(beta, dtype=dtype), step_tensor)
+    scalar = keras_float(dtype)
+    return scalar(1) - np.power(scalar(beta), scalar(step))
 
 
 def fused_available(params: list[torch.Tensor]) -> bool:
