@@ -1,6 +1,9 @@
 """Layers: the `Layer` base and the built-in layers, re-exported under Keras's names."""
 
 from ktorch.layers.core import *  # noqa: F403
+from ktorch.layers.convolutional import *  # noqa: F403
+from ktorch.layers.pooling import *  # noqa: F403
+from ktorch.layers.reshaping import *  # noqa: F403
 from ktorch.layers.activations import *  # noqa: F403
 from ktorch.layers.merging import *  # noqa: F403
 from ktorch.layers.normalization import *  # noqa: F403
