@@ -16,7 +16,14 @@ from ktorch.layers.regularization.seed_generator import SeedGenerator
 
 
 def _large_negative(dtype: torch.dtype) -> float:
-    return -0.7 * (65500.0 if dtype == torch.float16 else 3.38953e38)
+    """Additive bias of masked scores for the fused attention kernel.
+
+    Large enough that any score added to it rounds to the same value (a fully masked row
+    averages the values uniformly, as Keras does on CPU), yet far from the float32 limit:
+    Keras's `-0.7 * float32.max` overflows to -inf inside the CUDA kernels, which then return
+    zeros for fully masked rows instead.
+    """
+    return -0.7 * 65500.0 if dtype == torch.float16 else -1e30
 
 
 def _softmax_mask_value(dtype: torch.dtype) -> float:

@@ -177,3 +177,37 @@ def test_config_and_build_config_round_trip(keras):
     restored.build_from_config(layer.get_build_config())
     assert [tuple(w.shape) for w in restored.weights] == [tuple(w.shape) for w in layer.weights]
     assert (restored.num_heads, restored.key_dim, restored.value_dim) == (2, 4, 3)
+
+
+def test_fully_masked_query_rows_average_the_values():
+    layer = MultiHeadAttention(num_heads=2, key_dim=3, use_bias=False)
+    q, v = torch.randn(1, 3, 4) * 10, torch.randn(1, 5, 4) * 10
+    q._keras_mask = torch.tensor([[True, False, True]])
+    out = layer(q, v)
+    values = layer.value_dense(v).mean(dim=1, keepdim=True)
+    torch.testing.assert_close(out[:, 1:2], layer.output_dense(values), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("scores", [False, True])
+def test_cuda_matches_cpu_with_masks(scores):
+    cpu = MultiHeadAttention(num_heads=4, key_dim=8)
+    q, v = torch.randn(3, 6, 16) * 3, torch.randn(3, 7, 12) * 3
+    cpu(q, v)
+    gpu = MultiHeadAttention(num_heads=4, key_dim=8)
+    gpu(q, v)
+    gpu.set_weights(cpu.get_weights())
+    gpu.to("cuda")
+    q_mask, v_mask = torch.rand(3, 6) > 0.3, torch.rand(3, 7) > 0.3
+    q_cuda, v_cuda = q.cuda(), v.cuda()
+    q._keras_mask, v._keras_mask = q_mask, v_mask
+    q_cuda._keras_mask, v_cuda._keras_mask = q_mask.cuda(), v_mask.cuda()
+    expected = cpu(q, v, return_attention_scores=scores, use_causal_mask=True)
+    out = gpu(q_cuda, v_cuda, return_attention_scores=scores, use_causal_mask=True)
+    for e, o in zip(tree_flatten(expected), tree_flatten(out), strict=True):
+        torch.testing.assert_close(o.cpu(), e, atol=1e-4, rtol=1e-4)
+
+
+def tree_flatten(x):
+    return list(x) if isinstance(x, tuple) else [x]

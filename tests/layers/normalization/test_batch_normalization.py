@@ -156,3 +156,21 @@ def test_config_round_trip(keras):
         1e-5,
         False,
     )
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("axis, shape", CASES)
+def test_cuda_matches_cpu(axis, shape):
+    cpu = BatchNormalization(axis=axis, momentum=0.9)
+    cpu.build(shape)
+    gpu = BatchNormalization(axis=axis, momentum=0.9)
+    gpu.build(shape)
+    gpu.to("cuda")
+    x = torch.randn(shape) * 2 + 1
+    for training in (True, True, False):
+        expected = cpu(x, training=training)
+        out = gpu(x.cuda(), training=training)
+        torch.testing.assert_close(out.cpu(), expected, atol=1e-5, rtol=1e-5)
+    for got, want in zip(gpu.get_weights(), cpu.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)

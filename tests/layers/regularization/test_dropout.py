@@ -97,3 +97,15 @@ def test_config_round_trip():
     assert set(config) == set(keras.layers.Dropout(0.3).get_config())
     restored = Dropout.from_config(config)
     assert (restored.rate, restored.noise_shape, restored.seed) == (0.3, (None, 1), 4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("seed, noise_shape", [(None, None), (3, None), (None, (None, 1))])
+def test_cuda_keep_rate_and_seeding(seed, noise_shape):
+    x = torch.ones(400, 300, device="cuda")
+    y = Dropout(0.3, noise_shape=noise_shape, seed=seed)(x, training=True)
+    assert y.device.type == "cuda"
+    assert abs((y != 0).float().mean().item() - 0.7) < 0.03
+    if seed is not None:
+        assert torch.equal(y, Dropout(0.3, seed=seed)(x, training=True))
