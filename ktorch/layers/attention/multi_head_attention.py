@@ -105,8 +105,15 @@ class _ProjectionDense(Layer):
 
 
 def _attention_equations(rank: int, attn_axes: tuple[int, ...]) -> tuple[str, str, int]:
-    """Einsum equations for the scores and the weighted sum of projected tensors of `rank`
-    (batch, attention axes..., heads, channels), and the rank of the scores."""
+    """Einsum equations of the attention scores and of the weighted sum of the values.
+
+    Args:
+        rank: rank of the projected tensors `(batch, ..., heads, channels)`.
+        attn_axes: the axes attention runs over.
+
+    Returns:
+        `(scores equation, combine equation, rank of the scores)`.
+    """
     letters = string.ascii_lowercase
     target = letters[:rank]
     batch_dims = [i for i in range(rank) if i not in attn_axes and i != rank - 1]

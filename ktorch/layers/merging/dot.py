@@ -16,8 +16,11 @@ def _l2_normalize(x: torch.Tensor, axis: int) -> torch.Tensor:
 
 
 def batch_dot(x: torch.Tensor, y: torch.Tensor, axes) -> torch.Tensor:
-    """Dot product of `x` and `y` per sample, contracting `x`'s axis `axes[0]` with `y`'s
-    `axes[1]` (both non-negative, not the batch axis).
+    """Per-sample dot product of `x` and `y` over one axis of each.
+
+    Args:
+        x, y: tensors with the batch axis first.
+        axes: `(axis of x, axis of y)` to contract, non-negative and not the batch axis.
 
     Returns:
         A tensor of shape `x.shape` without `axes[0]`, then `y.shape[1:]` without `axes[1]`;

@@ -53,8 +53,18 @@ def dropout(
     noise_shape=None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Zeroes entries of `inputs` with probability `rate` and scales the rest by
-    `1 / (1 - rate)`; with `noise_shape`, one draw is broadcast along its size-1 axes."""
+    """Dropout in training mode: zeroes entries with probability `rate`, scales the rest.
+
+    Args:
+        inputs: tensor of any shape.
+        rate: drop probability in [0, 1]; kept entries are multiplied by `1 / (1 - rate)`.
+        noise_shape: shape of the mask (None entries take the input's size); one draw is
+            broadcast along its size-1 axes. None: one draw per entry.
+        generator: generator to draw from; None for torch's global RNG.
+
+    Returns:
+        A tensor of the shape and dtype of `inputs`.
+    """
     if rate >= 1.0:
         return torch.zeros_like(inputs)
     if noise_shape is None and generator is None:
