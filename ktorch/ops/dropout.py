@@ -188,6 +188,9 @@ def fused_dropout(
     return out
 
 
+# The seed is a host integer (the op's schema takes an int): under torch.compile, drawing it is
+# a deliberate graph break, kept out of the traced graph instead of tracing `.item()`.
+@torch.compiler.disable
 def _draw_seed(generator: torch.Generator | None) -> int:
     if generator is not None and generator.device.type != "cpu":
         raise ValueError(

@@ -173,6 +173,25 @@ def test_gradcheck(device):
     assert torch.autograd.gradgradcheck(dropout, (x,))
 
 
+@pytest.mark.slow
+def test_op_compiles_with_torch_compile():
+    _require_kernel("cpu")
+
+    def dropout(t: torch.Tensor) -> torch.Tensor:
+        return _op(t, 0.5, 3, 0)[0] * 2
+
+    x = torch.randn(100, requires_grad=True)
+    compiled = torch.compile(dropout, fullgraph=True)
+    out = compiled(x)
+    assert torch.equal(out, dropout(x))
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert torch.equal(grad, torch.where(out != 0, 4.0, 0.0))
+    torch.manual_seed(0)
+    expected = ktorch.ops.fused_dropout(x, 0.5)
+    torch.manual_seed(0)
+    assert torch.equal(torch.compile(ktorch.ops.fused_dropout)(x, 0.5), expected)
+
+
 def test_gradcheck_reference():
     x = torch.randn(4, 13, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: D.fused_dropout_reference(t, 0.3, 2024)[0], (x,))

@@ -1,0 +1,1 @@
+"""Runnable examples: `python -m ktorch.examples.digits` trains a convnet on 8x8 digits."""
