@@ -25,7 +25,6 @@ class SpatialPadding:
     """
 
     def __init__(self, padding: str, kernel_size, strides, dilation_rate):
-        self.padding = padding
         self.kernel_size = kernel_size
         self.strides = strides
         self.dilation_rate = dilation_rate
@@ -34,7 +33,7 @@ class SpatialPadding:
         if padding == "valid":
             self.static = (0, (0,) * self.rank)
         elif padding == "causal":
-            self.static = ((dilation_rate[0] * (kernel_size[0] - 1), 0), (0,))
+            self.static = ((dilation_rate[-1] * (kernel_size[-1] - 1), 0), (0,) * self.rank)
         elif all(s == 1 for s in strides):
             # With unit strides the "same" amounts do not depend on the input size.
             self.static = self._resolve([None] * self.rank)
@@ -48,24 +47,20 @@ class SpatialPadding:
         ]
         if all(left == right for left, right in pads):
             return 0, tuple(left for left, _ in pads)
-        flat = []
-        for left, right in reversed(pads):
-            flat.extend((left, right))
-        return tuple(flat), (0,) * self.rank
+        return conv_utils.flat_pad(pads), (0,) * self.rank
 
-    def __call__(self, x: torch.Tensor, value: float = 0.0):
+    def __call__(self, x: torch.Tensor):
         """Returns `(inputs, torch_padding)` for a channels_first tensor `x`.
 
         Args:
             x: the input, channels first.
-            value: the value of explicitly padded cells.
 
         Returns:
-            The (possibly padded) input and the symmetric padding for the torch op.
+            The (possibly zero-padded) input and the symmetric padding for the torch op.
         """
         pad, torch_padding = self.static or self._resolve(x.shape[2:])
         if pad:
-            x = F.pad(x, pad, value=value)
+            x = F.pad(x, pad)
         return x, torch_padding
 
 
@@ -227,11 +222,17 @@ class BaseConv(Layer):
     def _init_call_plan(self) -> None:
         """Precomputes what `call` needs, so a step runs no argument logic."""
         self._channels_last = self.data_format == "channels_last"
-        self._to_first = conv_utils.to_channels_first(self.rank + 2)
-        self._to_last = conv_utils.to_channels_last(self.rank + 2)
+        layout = self._layout = conv_utils.TorchLayout(self.data_format, self.rank)
         self._kernel_perm = conv_utils.kernel_to_torch(self.rank)
-        self._pad = SpatialPadding(self.padding, self.kernel_size, self.strides, self.dilation_rate)
-        self._conv = CONV_OPS[self.rank]
+        self._torch_strides = layout.spatial(self.strides, 1)
+        self._torch_dilation = layout.spatial(self.dilation_rate, 1)
+        self._pad = SpatialPadding(
+            self.padding,
+            layout.spatial(self.kernel_size, 1),
+            self._torch_strides,
+            self._torch_dilation,
+        )
+        self._conv = CONV_OPS[layout.rank]
         self._linear = self.activation is activations.linear
 
     def build(self, input_shape) -> None:
@@ -266,19 +267,18 @@ class BaseConv(Layer):
 
     def call(self, inputs):
         # channels_last: a permuted view, no copy; torch sees channels_last memory.
-        x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = self._pad(x)
+        x, padding = self._pad(self._layout.to_torch(inputs))
+        kernel = cast_like(self.kernel, x).permute(self._kernel_perm)
         outputs = self._conv(
             x,
-            cast_like(self.kernel, x).permute(self._kernel_perm),
+            self._layout.kernel(kernel),
             cast_like(self.bias, x),
-            self.strides,
+            self._torch_strides,
             padding,
-            self.dilation_rate,
+            self._torch_dilation,
             self.groups,
         )
-        if self._channels_last:
-            outputs = outputs.permute(self._to_last)
+        outputs = self._layout.from_torch(outputs)
         if self._linear:
             return outputs
         return self.activation(outputs)

@@ -43,8 +43,7 @@ def _torch_arguments(kernel_size, strides, padding, output_padding, dilation_rat
             output_paddings.append(0)
             slices.append(slice(start - crop, (crop - end) or None))
     needs_slice = any(sl != slice(None) for sl in slices)
-    crop = (slice(None), slice(None), *slices) if needs_slice else None
-    return tuple(paddings), tuple(output_paddings), crop
+    return tuple(paddings), tuple(output_paddings), tuple(slices) if needs_slice else None
 
 
 class BaseConvTranspose(Layer):
@@ -130,13 +129,17 @@ class BaseConvTranspose(Layer):
                     )
         check_strides_dilation(self.strides, self.dilation_rate)
         self._channels_last = self.data_format == "channels_last"
-        self._to_first = conv_utils.to_channels_first(rank + 2)
-        self._to_last = conv_utils.to_channels_last(rank + 2)
+        layout = self._layout = conv_utils.TorchLayout(self.data_format, rank)
         self._kernel_perm = conv_utils.kernel_to_torch(rank)
-        self._torch_padding, self._torch_output_padding, self._crop = _torch_arguments(
+        padding, output_padding, crop = _torch_arguments(
             self.kernel_size, self.strides, self.padding, self.output_padding, self.dilation_rate
         )
-        self._conv = _CONV_TRANSPOSE[rank]
+        self._torch_padding = layout.spatial(padding, 0)
+        self._torch_output_padding = layout.spatial(output_padding, 0)
+        self._crop = None if crop is None else layout.spatial(crop, slice(None))
+        self._torch_strides = layout.spatial(self.strides, 1)
+        self._torch_dilation = layout.spatial(self.dilation_rate, 1)
+        self._conv = _CONV_TRANSPOSE[layout.rank]
         self._linear = self.activation is activations.linear
 
     def build(self, input_shape) -> None:
@@ -164,21 +167,21 @@ class BaseConvTranspose(Layer):
 
     def call(self, inputs):
         # channels_last: a permuted view, no copy; torch sees channels_last memory.
-        x = inputs.permute(self._to_first) if self._channels_last else inputs
+        x = self._layout.to_torch(inputs)
+        kernel = cast_like(self.kernel, x).permute(self._kernel_perm)
         outputs = self._conv(
             x,
-            cast_like(self.kernel, x).permute(self._kernel_perm),
+            self._layout.kernel(kernel),
             cast_like(self.bias, x),
-            self.strides,
+            self._torch_strides,
             self._torch_padding,
             self._torch_output_padding,
             1,
-            self.dilation_rate,
+            self._torch_dilation,
         )
         if self._crop is not None:
-            outputs = outputs[self._crop]
-        if self._channels_last:
-            outputs = outputs.permute(self._to_last)
+            outputs = outputs[(slice(None), slice(None), *self._crop)]
+        outputs = self._layout.from_torch(outputs)
         if self._linear:
             return outputs
         return self.activation(outputs)

@@ -16,6 +16,13 @@ from ktorch.layers.input_spec import InputSpec
 from ktorch.layers.layer import Layer
 
 
+def depthwise_kernel(layer: Layer, kernel):
+    """A Keras depthwise kernel `(*k, in, m)` viewed as torch's grouped weight `(in * m, 1, *k)`
+    (with the unit axis of a lifted 1D layout)."""
+    flat = kernel.reshape(*layer.kernel_size, 1, layer._channels * layer.depth_multiplier)
+    return layer._layout.kernel(flat.permute(layer._kernel_perm))
+
+
 class BaseDepthwiseConv(Layer):
     """Abstract N-D depthwise convolution: each input channel is convolved with its own
     `depth_multiplier` filters (a grouped convolution with one group per channel).
@@ -77,11 +84,17 @@ class BaseDepthwiseConv(Layer):
         self.input_spec = InputSpec(min_ndim=rank + 2)
         check_positive(depth_multiplier, "depth_multiplier")
         self._channels_last = self.data_format == "channels_last"
-        self._to_first = conv_utils.to_channels_first(rank + 2)
-        self._to_last = conv_utils.to_channels_last(rank + 2)
+        layout = self._layout = conv_utils.TorchLayout(self.data_format, rank)
         self._kernel_perm = conv_utils.kernel_to_torch(rank)
-        self._pad = SpatialPadding(self.padding, self.kernel_size, self.strides, self.dilation_rate)
-        self._conv = CONV_OPS[rank]
+        self._torch_strides = layout.spatial(self.strides, 1)
+        self._torch_dilation = layout.spatial(self.dilation_rate, 1)
+        self._pad = SpatialPadding(
+            self.padding,
+            layout.spatial(self.kernel_size, 1),
+            self._torch_strides,
+            self._torch_dilation,
+        )
+        self._conv = CONV_OPS[layout.rank]
         self._linear = self.activation is activations.linear
 
     def build(self, input_shape) -> None:
@@ -109,26 +122,19 @@ class BaseDepthwiseConv(Layer):
             self.bias = None
         self.built = True
 
-    def _torch_kernel(self, kernel):
-        """`(*k, in, m)` viewed as torch's grouped weight `(in * m, 1, *k)`."""
-        flat = kernel.reshape(*self.kernel_size, 1, self._channels * self.depth_multiplier)
-        return flat.permute(self._kernel_perm)
-
     def call(self, inputs):
         # channels_last: a permuted view, no copy; torch sees channels_last memory.
-        x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = self._pad(x)
+        x, padding = self._pad(self._layout.to_torch(inputs))
         outputs = self._conv(
             x,
-            self._torch_kernel(cast_like(self.kernel, x)),
+            depthwise_kernel(self, cast_like(self.kernel, x)),
             cast_like(self.bias, x),
-            self.strides,
+            self._torch_strides,
             padding,
-            self.dilation_rate,
+            self._torch_dilation,
             self._channels,
         )
-        if self._channels_last:
-            outputs = outputs.permute(self._to_last)
+        outputs = self._layout.from_torch(outputs)
         if self._linear:
             return outputs
         return self.activation(outputs)

@@ -12,6 +12,7 @@ from ktorch.layers.convolutional.base_conv import (
     conv_output_shape,
     input_channels,
 )
+from ktorch.layers.convolutional.base_depthwise_conv import depthwise_kernel
 from ktorch.layers.input_spec import InputSpec
 from ktorch.layers.layer import Layer
 
@@ -85,11 +86,17 @@ class BaseSeparableConv(Layer):
         check_positive(depth_multiplier, "depth_multiplier")
         check_positive(filters, "filters")
         self._channels_last = self.data_format == "channels_last"
-        self._to_first = conv_utils.to_channels_first(rank + 2)
-        self._to_last = conv_utils.to_channels_last(rank + 2)
+        layout = self._layout = conv_utils.TorchLayout(self.data_format, rank)
         self._kernel_perm = conv_utils.kernel_to_torch(rank)
-        self._pad = SpatialPadding(self.padding, self.kernel_size, self.strides, self.dilation_rate)
-        self._conv = CONV_OPS[rank]
+        self._torch_strides = layout.spatial(self.strides, 1)
+        self._torch_dilation = layout.spatial(self.dilation_rate, 1)
+        self._pad = SpatialPadding(
+            self.padding,
+            layout.spatial(self.kernel_size, 1),
+            self._torch_strides,
+            self._torch_dilation,
+        )
+        self._conv = CONV_OPS[layout.rank]
         self._linear = self.activation is activations.linear
 
     def build(self, input_shape) -> None:
@@ -126,20 +133,14 @@ class BaseSeparableConv(Layer):
 
     def call(self, inputs):
         # channels_last: a permuted view, no copy; torch sees channels_last memory.
-        x = inputs.permute(self._to_first) if self._channels_last else inputs
-        x, padding = self._pad(x)
-        depthwise = (
-            cast_like(self.depthwise_kernel, x)
-            .reshape(*self.kernel_size, 1, self._channels * self.depth_multiplier)
-            .permute(self._kernel_perm)
-        )
+        x, padding = self._pad(self._layout.to_torch(inputs))
+        depthwise = depthwise_kernel(self, cast_like(self.depthwise_kernel, x))
         x = self._conv(
-            x, depthwise, None, self.strides, padding, self.dilation_rate, self._channels
+            x, depthwise, None, self._torch_strides, padding, self._torch_dilation, self._channels
         )
         pointwise = cast_like(self.pointwise_kernel, x).permute(self._kernel_perm)
-        outputs = self._conv(x, pointwise, cast_like(self.bias, x))
-        if self._channels_last:
-            outputs = outputs.permute(self._to_last)
+        outputs = self._conv(x, self._layout.kernel(pointwise), cast_like(self.bias, x))
+        outputs = self._layout.from_torch(outputs)
         if self._linear:
             return outputs
         return self.activation(outputs)

@@ -162,6 +162,14 @@ def conv_transpose_crops(
     return effective - 1 - left, effective - 1 - right
 
 
+def flat_pad(pads) -> tuple[int, ...]:
+    """`F.pad`'s argument (last dimension first) from per-dimension `(left, right)` pairs."""
+    flat = []
+    for left, right in reversed(pads):
+        flat.extend((left, right))
+    return tuple(flat)
+
+
 def spatial_axes(data_format: str, rank: int) -> tuple[int, ...]:
     """Indices of the spatial axes of a `rank`-D input (batch axis included in the count)."""
     start = 1 if data_format == "channels_last" else 2
@@ -181,3 +189,47 @@ def to_channels_last(ndim: int) -> tuple[int, ...]:
 def kernel_to_torch(rank: int) -> tuple[int, ...]:
     """Permutation taking a Keras kernel `(*spatial, a, b)` to torch's `(b, a, *spatial)`."""
     return (rank + 1, rank, *range(rank))
+
+
+class TorchLayout:
+    """How a layer's input reaches torch's channels_first ops and how the result comes back.
+
+    channels_first inputs go as they are. channels_last inputs are permuted to a channels_first
+    view whose memory is torch's channels_last format, so neither way copies. A 1D
+    channels_last input `(N, L, C)` is viewed as an image of height 1, `(N, C, 1, L)` (torch
+    has no channels_last format for 3D tensors), and its result comes back contiguous as well.
+
+    Args:
+        data_format: `"channels_last"` or `"channels_first"`.
+        rank: number of spatial axes of the layer's input.
+    """
+
+    def __init__(self, data_format: str, rank: int):
+        self.channels_last = data_format == "channels_last"
+        self.lifted = self.channels_last and rank == 1
+        self.rank = rank + 1 if self.lifted else rank
+        self._to_first = to_channels_first(self.rank + 2)
+        self._to_last = to_channels_last(self.rank + 2)
+
+    def spatial(self, values, unit: int) -> tuple:
+        """Per-axis arguments of the torch op: `unit` first for the added axis when lifted."""
+        return (unit, *values) if self.lifted else tuple(values)
+
+    def to_torch(self, x):
+        """The input as a channels_first tensor of rank `self.rank + 2` (a view)."""
+        if not self.channels_last:
+            return x
+        if self.lifted:
+            x = x.unsqueeze(1)
+        return x.permute(self._to_first)
+
+    def from_torch(self, y):
+        """The torch op's channels_first result in the layer's data format (a view)."""
+        if not self.channels_last:
+            return y
+        y = y.permute(self._to_last)
+        return y.squeeze(1) if self.lifted else y
+
+    def kernel(self, kernel):
+        """A torch-layout kernel `(out, in, *k)` with the added unit axis when lifted."""
+        return kernel.unsqueeze(2) if self.lifted else kernel

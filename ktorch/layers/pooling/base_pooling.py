@@ -58,61 +58,61 @@ class BasePooling(Layer):
         self.input_spec = InputSpec(ndim=pool_dimensions + 2)
         self._rank = pool_dimensions
         self._channels_last = self.data_format == "channels_last"
-        self._to_first = conv_utils.to_channels_first(pool_dimensions + 2)
-        self._to_last = conv_utils.to_channels_last(pool_dimensions + 2)
+        layout = self._layout = conv_utils.TorchLayout(self.data_format, pool_dimensions)
+        self._torch_pool = layout.spatial(self.pool_size, 1)
+        self._torch_strides = layout.spatial(self.strides, 1)
         self._window = math.prod(self.pool_size)
         self._static_pads = None
         if self.padding == "valid":
-            self._static_pads = [(0, 0)] * pool_dimensions
+            self._static_pads = [(0, 0)] * layout.rank
         elif all(s == 1 for s in self.strides):
             # With unit strides the "same" amounts do not depend on the input size.
-            self._static_pads = [conv_utils.same_padding(0, k, 1) for k in self.pool_size]
+            self._static_pads = [conv_utils.same_padding(0, k, 1) for k in self._torch_pool]
 
     def _pads(self, x: torch.Tensor) -> list[tuple[int, int]]:
         if self._static_pads is not None:
             return self._static_pads
         return [
             conv_utils.same_padding(n, k, s)
-            for n, k, s in zip(x.shape[2:], self.pool_size, self.strides, strict=True)
+            for n, k, s in zip(x.shape[2:], self._torch_pool, self._torch_strides, strict=True)
         ]
 
     def _max_pool(self, x: torch.Tensor, pads) -> torch.Tensor:
-        pool = _MAX_POOL[self._rank]
-        if all(left == right for left, right in pads):
-            return pool(x, self.pool_size, self.strides, tuple(left for left, _ in pads))
-        x = F.pad(x, _flat_pad(pads), value=-math.inf)
-        return pool(x, self.pool_size, self.strides)
-
-    def _average_pool(self, x: torch.Tensor, pads) -> torch.Tensor:
-        pool = _AVG_POOL[self._rank]
+        pool = _MAX_POOL[self._layout.rank]
         if all(left == right for left, right in pads):
             padding = tuple(left for left, _ in pads)
-            return pool(x, self.pool_size, self.strides, padding, False, False)
+            return pool(x, self._torch_pool, self._torch_strides, padding)
+        x = F.pad(x, conv_utils.flat_pad(pads), value=-math.inf)
+        return pool(x, self._torch_pool, self._torch_strides)
+
+    def _average_pool(self, x: torch.Tensor, pads) -> torch.Tensor:
+        rank = self._layout.rank
+        pool = _AVG_POOL[rank]
+        if all(left == right for left, right in pads):
+            padding = tuple(left for left, _ in pads)
+            return pool(x, self._torch_pool, self._torch_strides, padding, False, False)
         # Asymmetric padding: window sums over zero padding, divided by real-cell counts that
         # are built on the input's device (no host transfer).
         spatial = x.shape[2:]
-        sums = pool(F.pad(x, _flat_pad(pads)), self.pool_size, self.strides, 0, False, True)
+        padded = F.pad(x, conv_utils.flat_pad(pads))
+        sums = pool(padded, self._torch_pool, self._torch_strides, 0, False, True)
         counts = None
         for axis, (n, k, s, (left, _)) in enumerate(
-            zip(spatial, self.pool_size, self.strides, pads, strict=True)
+            zip(spatial, self._torch_pool, self._torch_strides, pads, strict=True)
         ):
             start = torch.arange(sums.shape[2 + axis], device=x.device) * s - left
             count = (start + k).clamp(max=n) - start.clamp(min=0)
-            count = count.reshape((-1,) + (1,) * (self._rank - 1 - axis))
+            count = count.reshape((-1,) + (1,) * (rank - 1 - axis))
             counts = count if counts is None else counts * count
         return sums * self._window / counts.to(sums.dtype)
 
     def call(self, inputs):
         # channels_last: a permuted view, no copy; torch sees channels_last memory.
-        x = inputs.permute(self._to_first) if self._channels_last else inputs
+        x = self._layout.to_torch(inputs)
         pads = self._pads(x)
         if self.pool_mode == "max":
-            outputs = self._max_pool(x, pads)
-        else:
-            outputs = self._average_pool(x, pads)
-        if self._channels_last:
-            return outputs.permute(self._to_last)
-        return outputs
+            return self._layout.from_torch(self._max_pool(x, pads))
+        return self._layout.from_torch(self._average_pool(x, pads))
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -142,11 +142,3 @@ class BasePooling(Layer):
             }
         )
         return config_
-
-
-def _flat_pad(pads) -> tuple[int, ...]:
-    """`F.pad`'s argument (last dimension first) from per-dimension (left, right) pairs."""
-    flat = []
-    for left, right in reversed(pads):
-        flat.extend((left, right))
-    return tuple(flat)

@@ -132,9 +132,19 @@ def test_asymmetric_average_gradient_counts_real_cells(data_format):
     torch.testing.assert_close(x.grad.flatten(), torch.tensor([0.0, 0.0, 0.0, 0.5, 0.5]))
 
 
-def test_channels_last_output_is_contiguous():
-    out = layers.MaxPooling2D()(torch.randn(2, 8, 8, 4))
-    assert out.is_contiguous() and tuple(out.shape) == (2, 4, 4, 4)
+@pytest.mark.parametrize(
+    "layer,shape",
+    [
+        (lambda: layers.MaxPooling1D(), (2, 8, 4)),
+        (lambda: layers.AveragePooling1D(3, strides=2, padding="same"), (2, 8, 4)),
+        (lambda: layers.MaxPooling2D(), (2, 8, 8, 4)),
+        (lambda: layers.AveragePooling2D(2, strides=1, padding="same"), (2, 8, 8, 4)),
+        (lambda: layers.MaxPooling2D(2, strides=1, padding="same"), (2, 8, 8, 4)),
+    ],
+)
+def test_channels_last_output_is_contiguous(layer, shape):
+    out = layer()(torch.randn(shape))
+    assert out.is_contiguous()
 
 
 def test_symbolic_output_shape():
