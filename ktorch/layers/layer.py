@@ -631,6 +631,8 @@ class Layer(torch.nn.Module):
             try:
                 first = self._probe(args, kwargs, batch or 2, sizes[0], device)
                 second = self._probe(args, kwargs, batch or 2, sizes[1], device) if free else None
+            except RecursionError:
+                raise
             except (RuntimeError, ValueError, IndexError) as e:
                 error = e
                 continue

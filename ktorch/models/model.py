@@ -77,10 +77,19 @@ class Model(Trainer, Layer):
 
     def build(self, input_shape=None) -> None:
         """Builds the model's weights by running it once on zeros of `input_shape`."""
-        if input_shape is not None and not self.built:
+        if self.built:
+            return
+        self.built = True
+        if input_shape is not None:
             specs = _specs(input_shape, self._compute_dtype)
             self._probe_output_spec((specs,), {})
-        self.built = True
+
+    def _maybe_build(self, args, kwargs) -> None:
+        if type(self).build is Model.build:
+            # A subclassed model's sub-layers build themselves during the call.
+            self.built = True
+            return
+        super()._maybe_build(args, kwargs)
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None) -> None:

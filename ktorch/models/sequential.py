@@ -164,7 +164,13 @@ class Sequential(Model):
 
     def __call__(self, *args, **kwargs):
         first = args[0] if args else None
-        if not self.built and self._input_layer is None and torch.is_tensor(first):
+        if (
+            not self.built
+            and self._input_layer is None
+            and hasattr(first, "shape")
+            and not isinstance(first, KerasTensor)
+        ):
+            # Deferred build: the batch axis stays unknown, as with an explicit Input.
             self.build((None,) + tuple(first.shape[1:]))
         return super().__call__(*args, **kwargs)
 

@@ -322,7 +322,11 @@ class Trainer:
             d["_constrained"] = [
                 w for w in self._trained_weights if getattr(w, "constraint", None) is not None
             ]
-        if self.optimizer is not None and not getattr(self.optimizer, "built", True):
+        if (
+            self.optimizer is not None
+            and self._trained_weights
+            and not getattr(self.optimizer, "built", True)
+        ):
             self.optimizer.build(self._trained_weights)
 
     def _set_requires_grad(self) -> list:
@@ -355,12 +359,17 @@ class Trainer:
             None (the default: logs come from `self.metrics`), or a dict of logs.
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
-        self.optimizer.zero_grad()
+        if self._trained_weights:
+            self.optimizer.zero_grad()
         y_pred = self._forward(x, True)
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size_of(x))
-        loss.backward()
-        self.optimizer.step()
+        if not self._trained_weights:
+            warnings.warn(f"The model '{self.name}' has no trainable weights to update.",
+                          stacklevel=2)
+        else:
+            loss.backward()
+            self.optimizer.step()
         if self._constrained:
             with torch.no_grad():
                 for weight in self._constrained:

@@ -112,7 +112,7 @@ def test_variable_api():
 def test_training_argument_resolution():
     layer = Scale()
     x = torch.ones(1, 2)
-    np.testing.assert_allclose(layer(x).numpy(), 1.0)
+    np.testing.assert_allclose(layer(x).detach().numpy(), 1.0)
     np.testing.assert_allclose(layer(x, training=True).detach().numpy(), 2.0)
     # torch's .train() mode is honoured when no training argument is given.
     layer.train()

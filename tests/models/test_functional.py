@@ -56,7 +56,9 @@ def test_nested_model_and_feature_extraction():
     outer = ktorch.Model(x, y)
     assert outer(torch.ones(2, 4)).shape == (2, 2)
     assert outer.get_layer("inner") is inner
-    extractor = ktorch.Model(inputs=outer.inputs, outputs=[l.output for l in outer.layers[1:]])
+    # `inner.output` is the nested model's own output; its call in the outer graph is node 0.
+    extractor = ktorch.Model(inputs=outer.inputs,
+                             outputs=[inner.get_output_at(0), outer.layers[-1].output])
     features = extractor(torch.ones(2, 4))
     assert [tuple(f.shape) for f in features] == [(2, 3), (2, 2)]
 

@@ -21,7 +21,7 @@ def test_deferred_build():
     model.add(layers.Dense(4))
     model.add(layers.Dense(2))
     assert not model.built
-    with pytest.raises(AttributeError, match="no defined inputs"):
+    with pytest.raises(AttributeError):
         model.inputs
     out = model(np.ones((3, 7), dtype="float32"))
     assert out.shape == (3, 2) and model.built

@@ -31,7 +31,8 @@ def test_fit_before_compile_errors():
 def test_fit_learns_and_history():
     x, y = _data(256)
     model = _model()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=ktorch.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     history = model.fit(x, y, epochs=8, batch_size=32, verbose=0, validation_split=0.25)
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert len(history.history["loss"]) == 8
