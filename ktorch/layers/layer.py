@@ -285,15 +285,26 @@ class Layer(torch.nn.Module):
 
     @property
     def trainable_weights(self) -> list[Variable]:
+        """Weights updated in training: empty when this layer or its parents are frozen."""
         if not self.trainable:
             return []
-        return [w for w in self.weights if _is_trainable(w)]
+        weights, seen = [], set()
+        own = self._trainable_variables + self._non_trainable_variables
+        for w in own + self._foreign_parameters():
+            if id(w) not in seen and _is_trainable(w):
+                seen.add(id(w))
+                weights.append(w)
+        for layer in self._flatten_layers(include_self=False, recursive=False):
+            for w in layer.trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    weights.append(w)
+        return weights
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        if not self.trainable:
-            return self.weights
-        return [w for w in self.weights if not _is_trainable(w)]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     variables = weights
     trainable_variables = trainable_weights
@@ -398,7 +409,7 @@ class Layer(torch.nn.Module):
             regularizer=regularizers.get(regularizer),
             constraint=constraints.get(constraint),
         )
-        variable._trainable = bool(trainable)
+        variable._trainable = bool(trainable) and self._trainable
         self.register_parameter(key, variable)
         if trainable:
             self._trainable_variables.append(variable)

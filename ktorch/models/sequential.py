@@ -70,8 +70,10 @@ class Sequential(Model):
                 "All layers added to a Sequential model should have unique names. Name "
                 f"'{layer.name}' is already the name of a layer in this model."
             )
-        if not self._stack and self._input_layer is None and layer._batch_input_shape:
-            self.__dict__["_input_layer"] = InputLayer(batch_shape=layer._batch_input_shape)
+        if not self._stack and self._input_layer is None:
+            batch_shape = layer._batch_input_shape or _known_input_shape(layer)
+            if batch_shape:
+                self.__dict__["_input_layer"] = InputLayer(batch_shape=batch_shape)
         self._stack.append(layer)
         self.add_module(str(len(self._stack) - 1), layer)
         if rebuild:
@@ -232,3 +234,15 @@ class Sequential(Model):
             model.__dict__["_input_layer"] = InputLayer(batch_shape=tuple(build_input_shape))
         model._rebuild()
         return model
+
+
+def _known_input_shape(layer):
+    """The input shape of a built model used as first layer (as Keras 3 reads it)."""
+    if isinstance(layer, Model) and layer.built:
+        try:
+            inputs = layer.inputs
+        except (AttributeError, ValueError):
+            return None
+        if len(inputs) == 1:
+            return inputs[0].shape
+    return None

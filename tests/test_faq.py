@@ -1,0 +1,206 @@
+"""The FAQ's training and modeling snippets (current Keras FAQ and the Keras 2 one), run after
+`import ktorch as keras`, as written where they are self-contained. Where the FAQ leaves a
+piece out (`ResNet50Base`, `data`), a small stand-in is defined here."""
+
+import numpy as np
+import torch
+
+import ktorch as keras
+from ktorch import layers
+from ktorch.layers import BatchNormalization, Dense, Dropout, Input
+from ktorch.models import Model, Sequential
+
+
+def ResNet50Base(input_shape, weights=None):  # noqa: N802 - the FAQ's name
+    return Sequential([Input(input_shape), layers.Conv2D(4, 3), layers.GlobalAveragePooling2D()])
+
+
+def test_trainable_attribute_console_example():
+    layer = Dense(3)
+    layer.build(input_shape=(None, 3))
+    assert layer.trainable
+    assert [w.path for w in layer.trainable_weights] == [f"{layer.name}/kernel",
+                                                         f"{layer.name}/bias"]
+    layer.trainable = False
+    assert layer.trainable_weights == []
+
+
+def test_fine_tuning_with_fit():
+    model = Sequential([
+        ResNet50Base(input_shape=(32, 32, 3), weights="pretrained"),
+        Dense(10),
+    ])
+    model.layers[0].trainable = False
+    assert model.layers[0].trainable_weights == []
+    assert len(model.trainable_weights) == 2
+    base_before = [w.copy() for w in model.layers[0].get_weights()]
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.random.rand(8, 32, 32, 3), np.random.rand(8, 10), verbose=0)
+    for a, b in zip(model.layers[0].get_weights(), base_before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_custom_training_loop_updates_only_trainable_weights():
+    model = Sequential([
+        ResNet50Base(input_shape=(32, 32, 3), weights="pretrained"),
+        Dense(10),
+    ])
+    model.layers[0].trainable = False
+    loss_fn = keras.losses.MeanSquaredError()
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    dataset = [(np.random.rand(4, 32, 32, 3).astype("float32"),
+                np.random.rand(4, 10).astype("float32")) for _ in range(2)]
+    frozen = [w.copy() for w in model.layers[0].get_weights()]
+    head = [w.copy() for w in model.layers[1].get_weights()]
+    for inputs, targets in dataset:
+        predictions = model(inputs)
+        loss_value = loss_fn(targets, predictions)
+        gradients = torch.autograd.grad(loss_value, model.trainable_weights)
+        optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+    for a, b in zip(model.layers[0].get_weights(), frozen):
+        np.testing.assert_array_equal(a, b)
+    assert all(not np.array_equal(a, b) for a, b in zip(model.layers[1].get_weights(), head))
+
+
+def test_training_argument_dropout():
+    x = torch.ones(1000, 10)
+    y = Dropout(0.5)(x, training=True)
+    assert 0.3 < float((y == 0).float().mean()) < 0.7
+    assert torch.equal(Dropout(0.5)(x), x)
+
+
+class AutoScaleDropout(layers.Layer):
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.dropout = Dropout(rate)
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def call(self, inputs, training=None):
+        return self.dropout(inputs, training=training) * self.scale
+
+
+def test_trainable_and_training_are_independent():
+    x = torch.ones(64, 8)
+    layer = AutoScaleDropout(0.5)
+    y = layer(x, training=True)
+    assert len(layer.trainable_weights) == 1
+    assert bool((y == 0).any())
+
+    layer = AutoScaleDropout(0.5)
+    layer.trainable = False
+    y = layer(x, training=True)
+    assert layer.trainable_weights == []
+    assert bool((y == 0).any())
+
+
+def test_batch_normalization_frozen_runs_in_inference_mode():
+    bn = BatchNormalization()
+    x = torch.randn(16, 4) * 3 + 5
+    bn(x, training=True)
+    bn.trainable = False
+    moving = [w.copy() for w in bn.get_weights()]
+    out = bn(x, training=True)
+    for a, b in zip(bn.get_weights(), moving):
+        np.testing.assert_array_equal(a, b)
+    mean, var = torch.from_numpy(moving[2]), torch.from_numpy(moving[3])
+    expected = (x - mean) / torch.sqrt(var + bn.epsilon) * torch.from_numpy(moving[0]) \
+        + torch.from_numpy(moving[1])
+    torch.testing.assert_close(out, expected)
+
+
+def test_history_after_validation_split():
+    model = Sequential([Dense(4, activation="relu", input_dim=3), Dense(1)])
+    model.compile(optimizer="rmsprop", loss="mse")
+    x, y = np.random.rand(50, 3), np.random.rand(50, 1)
+    hist = model.fit(x, y, validation_split=0.2, verbose=0)
+    assert set(hist.history) == {"loss", "val_loss"}
+
+
+def test_keras2_freezing_example():
+    data, labels = np.random.rand(16, 32), np.random.rand(16, 32)
+    frozen_layer = Dense(32, trainable=False)
+    assert not frozen_layer.trainable
+
+    x = Input(shape=(32,))
+    layer = Dense(32)
+    layer.trainable = False
+    y = layer(x)
+
+    frozen_model = Model(x, y)
+    frozen_model.compile(optimizer="rmsprop", loss="mse")
+
+    layer.trainable = True
+    trainable_model = Model(x, y)
+    trainable_model.compile(optimizer="rmsprop", loss="mse")
+
+    before = [w.copy() for w in layer.get_weights()]
+    frozen_model.fit(data, labels, verbose=0)
+    for a, b in zip(layer.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    trainable_model.fit(data, labels, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(), before))
+
+
+def test_keras2_sequential_pop():
+    model = Sequential()
+    model.add(Dense(32, activation="relu", input_dim=784))
+    model.add(Dense(32, activation="relu"))
+    assert len(model.layers) == 2
+    model.pop()
+    assert len(model.layers) == 1
+
+
+def test_intermediate_layer_model_predict():
+    inputs = Input((5,))
+    hidden = Dense(4, name="my_layer")(inputs)
+    model = Model(inputs, Dense(2)(hidden))
+    data = np.random.rand(10, 5).astype("float32")
+
+    layer_name = "my_layer"
+    intermediate_layer_model = Model(inputs=model.input,
+                                     outputs=model.get_layer(layer_name).output)
+    intermediate_output = intermediate_layer_model.predict(data, verbose=0)
+    np.testing.assert_allclose(intermediate_output,
+                               model.get_layer("my_layer")(data).detach().numpy(), rtol=1e-6)
+
+
+def test_feature_extraction_convnet():
+    model = Sequential([
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.GlobalMaxPooling2D(),
+        layers.Dense(10),
+    ])
+    data = np.random.rand(2, 20, 20, 3).astype("float32")
+    model(data)  # the FAQ's model gets its input shape from data
+    extractor = keras.Model(inputs=model.inputs,
+                            outputs=[layer.output for layer in model.layers])
+    features = extractor(data)
+    assert len(features) == 7
+    assert tuple(features[-1].shape) == (2, 10)
+    torch.testing.assert_close(features[-1], model(data))
+
+
+def test_predict_versus_call():
+    model = Sequential([Input((3,)), Dense(2)])
+    x = np.random.rand(100, 3).astype("float32")
+    y_call = model(x)
+    assert y_call.requires_grad
+    y_predict = model.predict(x, batch_size=64, verbose=0)
+    assert isinstance(y_predict, np.ndarray)
+    np.testing.assert_allclose(y_predict, y_call.detach().numpy(), rtol=1e-6)
+
+
+def test_train_and_test_on_batch():
+    model = Sequential([Input((3,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.random.rand(8, 3), np.random.rand(8, 1)
+    first = model.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    assert model.test_on_batch(x, y) < first
