@@ -6,11 +6,11 @@ every optimizer can be a `torch.optim` one.
 
 __version__ = "0.1.0"
 
-from ktorch import config  # noqa: E402
 from ktorch import (  # noqa: E402
     activations,
     backend,
     callbacks,
+    config,  # noqa: E402
     constraints,
     initializers,
     layers,

@@ -81,7 +81,9 @@ def _load() -> dict:
 
 def _check_floatx(value: str) -> None:
     if value not in _FLOATX_VALUES:
-        raise ValueError(f"Unknown floatx type. Expected one of {_FLOATX_VALUES}. Received: {value!r}")
+        raise ValueError(
+            f"Unknown floatx type. Expected one of {_FLOATX_VALUES}. Received: {value!r}"
+        )
 
 
 def _check_format(value: str) -> None:

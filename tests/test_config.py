@@ -11,8 +11,9 @@ import ktorch
 
 
 def _run(code, env):
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_config_file_created_with_defaults(tmp_path):
@@ -20,18 +21,24 @@ def test_config_file_created_with_defaults(tmp_path):
     out = _run("import ktorch; print(ktorch.config.floatx(), ktorch.config.epsilon())", env)
     assert out == "float32 1e-07"
     stored = json.loads((tmp_path / "home" / "ktorch.json").read_text())
-    assert stored == {"floatx": "float32", "epsilon": 1e-07, "backend": "torch",
-                      "image_data_format": "channels_last"}
+    assert stored == {
+        "floatx": "float32",
+        "epsilon": 1e-07,
+        "backend": "torch",
+        "image_data_format": "channels_last",
+    }
 
 
 def test_config_file_and_env_overrides(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "ktorch.json").write_text(json.dumps({"image_data_format": "channels_first",
-                                                  "epsilon": 1e-5}))
+    (home / "ktorch.json").write_text(
+        json.dumps({"image_data_format": "channels_first", "epsilon": 1e-5})
+    )
     env = dict(os.environ, KTORCH_HOME=str(home), KTORCH_FLOATX="float64")
-    out = _run("import ktorch.config as c; print(c.image_data_format(), c.epsilon(), c.floatx())",
-               env)
+    out = _run(
+        "import ktorch.config as c; print(c.image_data_format(), c.epsilon(), c.floatx())", env
+    )
     assert out == "channels_first 1e-05 float64"
 
 

@@ -19,47 +19,57 @@ def test_trainable_attribute_console_example():
     layer = Dense(3)
     layer.build(input_shape=(None, 3))
     assert layer.trainable
-    assert [w.path for w in layer.trainable_weights] == [f"{layer.name}/kernel",
-                                                         f"{layer.name}/bias"]
+    assert [w.path for w in layer.trainable_weights] == [
+        f"{layer.name}/kernel",
+        f"{layer.name}/bias",
+    ]
     layer.trainable = False
     assert layer.trainable_weights == []
 
 
 def test_fine_tuning_with_fit():
-    model = Sequential([
-        ResNet50Base(input_shape=(32, 32, 3), weights="pretrained"),
-        Dense(10),
-    ])
+    model = Sequential(
+        [
+            ResNet50Base(input_shape=(32, 32, 3), weights="pretrained"),
+            Dense(10),
+        ]
+    )
     model.layers[0].trainable = False
     assert model.layers[0].trainable_weights == []
     assert len(model.trainable_weights) == 2
     base_before = [w.copy() for w in model.layers[0].get_weights()]
     model.compile(optimizer="adam", loss="mse")
     model.fit(np.random.rand(8, 32, 32, 3), np.random.rand(8, 10), verbose=0)
-    for a, b in zip(model.layers[0].get_weights(), base_before):
+    for a, b in zip(model.layers[0].get_weights(), base_before, strict=False):
         np.testing.assert_array_equal(a, b)
 
 
 def test_custom_training_loop_updates_only_trainable_weights():
-    model = Sequential([
-        ResNet50Base(input_shape=(32, 32, 3), weights="pretrained"),
-        Dense(10),
-    ])
+    model = Sequential(
+        [
+            ResNet50Base(input_shape=(32, 32, 3), weights="pretrained"),
+            Dense(10),
+        ]
+    )
     model.layers[0].trainable = False
     loss_fn = keras.losses.MeanSquaredError()
     optimizer = keras.optimizers.SGD(learning_rate=0.1)
-    dataset = [(np.random.rand(4, 32, 32, 3).astype("float32"),
-                np.random.rand(4, 10).astype("float32")) for _ in range(2)]
+    dataset = [
+        (np.random.rand(4, 32, 32, 3).astype("float32"), np.random.rand(4, 10).astype("float32"))
+        for _ in range(2)
+    ]
     frozen = [w.copy() for w in model.layers[0].get_weights()]
     head = [w.copy() for w in model.layers[1].get_weights()]
     for inputs, targets in dataset:
         predictions = model(inputs)
         loss_value = loss_fn(targets, predictions)
         gradients = torch.autograd.grad(loss_value, model.trainable_weights)
-        optimizer.apply_gradients(zip(gradients, model.trainable_weights))
-    for a, b in zip(model.layers[0].get_weights(), frozen):
+        optimizer.apply_gradients(zip(gradients, model.trainable_weights, strict=False))
+    for a, b in zip(model.layers[0].get_weights(), frozen, strict=False):
         np.testing.assert_array_equal(a, b)
-    assert all(not np.array_equal(a, b) for a, b in zip(model.layers[1].get_weights(), head))
+    assert all(
+        not np.array_equal(a, b) for a, b in zip(model.layers[1].get_weights(), head, strict=False)
+    )
 
 
 def test_training_argument_dropout():
@@ -103,11 +113,12 @@ def test_batch_normalization_frozen_runs_in_inference_mode():
     bn.trainable = False
     moving = [w.copy() for w in bn.get_weights()]
     out = bn(x, training=True)
-    for a, b in zip(bn.get_weights(), moving):
+    for a, b in zip(bn.get_weights(), moving, strict=False):
         np.testing.assert_array_equal(a, b)
     mean, var = torch.from_numpy(moving[2]), torch.from_numpy(moving[3])
-    expected = (x - mean) / torch.sqrt(var + bn.epsilon) * torch.from_numpy(moving[0]) \
-        + torch.from_numpy(moving[1])
+    expected = (x - mean) / torch.sqrt(var + bn.epsilon) * torch.from_numpy(
+        moving[0]
+    ) + torch.from_numpy(moving[1])
     torch.testing.assert_close(out, expected)
 
 
@@ -138,10 +149,10 @@ def test_keras2_freezing_example():
 
     before = [w.copy() for w in layer.get_weights()]
     frozen_model.fit(data, labels, verbose=0)
-    for a, b in zip(layer.get_weights(), before):
+    for a, b in zip(layer.get_weights(), before, strict=False):
         np.testing.assert_array_equal(a, b)
     trainable_model.fit(data, labels, verbose=0)
-    assert any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(), before))
+    assert any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(), before, strict=False))
 
 
 def test_keras2_sequential_pop():
@@ -160,27 +171,28 @@ def test_intermediate_layer_model_predict():
     data = np.random.rand(10, 5).astype("float32")
 
     layer_name = "my_layer"
-    intermediate_layer_model = Model(inputs=model.input,
-                                     outputs=model.get_layer(layer_name).output)
+    intermediate_layer_model = Model(inputs=model.input, outputs=model.get_layer(layer_name).output)
     intermediate_output = intermediate_layer_model.predict(data, verbose=0)
-    np.testing.assert_allclose(intermediate_output,
-                               model.get_layer("my_layer")(data).detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        intermediate_output, model.get_layer("my_layer")(data).detach().numpy(), rtol=1e-6
+    )
 
 
 def test_feature_extraction_convnet():
-    model = Sequential([
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.GlobalMaxPooling2D(),
-        layers.Dense(10),
-    ])
+    model = Sequential(
+        [
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.GlobalMaxPooling2D(),
+            layers.Dense(10),
+        ]
+    )
     data = np.random.rand(2, 20, 20, 3).astype("float32")
     model(data)  # the FAQ's model gets its input shape from data
-    extractor = keras.Model(inputs=model.inputs,
-                            outputs=[layer.output for layer in model.layers])
+    extractor = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers])
     features = extractor(data)
     assert len(features) == 7
     assert tuple(features[-1].shape) == (2, 10)

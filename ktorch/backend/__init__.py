@@ -1,7 +1,13 @@
 """Keras `backend` compatibility helpers (`K.floatx()`, `K.clear_session()`, ...)."""
 
-from ktorch.config import epsilon, floatx, image_data_format, set_epsilon, set_floatx
-from ktorch.config import set_image_data_format
+from ktorch.config import (
+    epsilon,
+    floatx,
+    image_data_format,
+    set_epsilon,
+    set_floatx,
+    set_image_data_format,
+)
 from ktorch.utils import naming
 
 

@@ -17,9 +17,7 @@ _BATCH_HOOKS = {
 
 
 def _overrides(callback, names) -> bool:
-    return any(
-        getattr(type(callback), name, None) is not getattr(Callback, name) for name in names
-    )
+    return any(getattr(type(callback), name, None) is not getattr(Callback, name) for name in names)
 
 
 class CallbackList(Callback):
@@ -33,8 +31,7 @@ class CallbackList(Callback):
         **params: `verbose`, `epochs`, `steps`, passed to every callback.
     """
 
-    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None,
-                 **params):
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         super().__init__()
         self.callbacks = list(callbacks or [])
         for callback in self.callbacks:

@@ -91,8 +91,10 @@ class ProgbarLogger(Callback):
             self._bar = None
         elif self.verbose == 2:
             per_step = elapsed / max(self._seen, 1)
-            line = f"{self._seen}/{self.params.get('steps') or self._seen} - " \
-                   f"{_format_time(elapsed)} - {_format_time(per_step)}/step"
+            line = (
+                f"{self._seen}/{self.params.get('steps') or self._seen} - "
+                f"{_format_time(elapsed)} - {_format_time(per_step)}/step"
+            )
             if logs:
                 line += " - " + format_logs(logs)
             print(line, flush=True)

@@ -79,15 +79,17 @@ def assert_input_compatibility(specs, shapes, layer_name: str) -> None:
             f'Layer "{layer_name}" expects {len(specs)} input(s), but it received '
             f"{len(shapes)} input tensors."
         )
-    for index, (spec, shape) in enumerate(zip(specs, shapes)):
+    for index, (spec, shape) in enumerate(zip(specs, shapes, strict=False)):
         if spec is None or shape is None:
             continue
         shape = tuple(shape)
         rank = len(shape)
         where = f'Input {index} of layer "{layer_name}" is incompatible with the layer'
         if spec.ndim is not None and not spec.allow_last_axis_squeeze and rank != spec.ndim:
-            raise ValueError(f"{where}: expected ndim={spec.ndim}, found ndim={rank}. "
-                             f"Full shape received: {shape}")
+            raise ValueError(
+                f"{where}: expected ndim={spec.ndim}, found ndim={rank}. "
+                f"Full shape received: {shape}"
+            )
         if spec.max_ndim is not None and rank > spec.max_ndim:
             raise ValueError(f"{where}: expected max_ndim={spec.max_ndim}, found ndim={rank}")
         if spec.min_ndim is not None and rank < spec.min_ndim:
@@ -99,16 +101,16 @@ def assert_input_compatibility(specs, shapes, layer_name: str) -> None:
             if value is None:
                 continue
             if axis >= rank or axis < -rank:
-                raise ValueError(f"{where}: expected axis {axis} of size {value}, but the input "
-                                 f"has rank {rank}. Full shape received: {shape}")
+                raise ValueError(
+                    f"{where}: expected axis {axis} of size {value}, but the input "
+                    f"has rank {rank}. Full shape received: {shape}"
+                )
             if shape[axis] is not None and shape[axis] != value:
                 raise ValueError(
                     f"{where}: expected axis {axis} of input shape to have value {value}, but "
                     f"received input with shape {shape}"
                 )
         if spec.shape is not None:
-            for expected, got in zip(spec.shape, shape):
+            for expected, got in zip(spec.shape, shape, strict=False):
                 if expected is not None and got is not None and expected != got:
-                    raise ValueError(
-                        f"{where}: expected shape={spec.shape}, found shape={shape}"
-                    )
+                    raise ValueError(f"{where}: expected shape={spec.shape}, found shape={shape}")

@@ -323,7 +323,7 @@ class Layer(torch.nn.Module):
                 f"You called `set_weights(weights)` on layer '{self.name}' with a weight list "
                 f"of length {len(weights)}, but the layer was expecting {len(params)} weights."
             )
-        for param, value in zip(params, weights):
+        for param, value in zip(params, weights, strict=False):
             value = np.asarray(value) if not torch.is_tensor(value) else value
             if tuple(param.shape) != tuple(value.shape):
                 raise ValueError(
@@ -331,9 +331,12 @@ class Layer(torch.nn.Module):
                     f"provided weight shape {tuple(value.shape)}."
                 )
         with torch.no_grad():
-            for param, value in zip(params, weights):
-                param.copy_(torch.as_tensor(np.asarray(value) if not torch.is_tensor(value)
-                                            else value).to(param.device, param.dtype))
+            for param, value in zip(params, weights, strict=False):
+                param.copy_(
+                    torch.as_tensor(np.asarray(value) if not torch.is_tensor(value) else value).to(
+                        param.device, param.dtype
+                    )
+                )
 
     def count_params(self) -> int:
         """Total number of scalars in the layer's weights."""
@@ -394,8 +397,8 @@ class Layer(torch.nn.Module):
         name = name or "variable"
         key = name.replace("/", "_").replace(".", "_").replace(":", "_")
         base, i = key, 1
-        while key in self._parameters or key in self._modules or (
-            self.__dict__.get(key) is not None
+        while (
+            key in self._parameters or key in self._modules or (self.__dict__.get(key) is not None)
         ):
             key = f"{base}_{i}"
             i += 1
@@ -477,8 +480,9 @@ class Layer(torch.nn.Module):
     def _build_with_shapes(self, shapes_by_arg: dict) -> None:
         names = self._build_arg_names
         first = self._first_arg_name()
-        shapes = [tuple(s) if isinstance(s, list) and _is_shape(s) else s
-                  for s in shapes_by_arg.values()]
+        shapes = [
+            tuple(s) if isinstance(s, list) and _is_shape(s) else s for s in shapes_by_arg.values()
+        ]
         if len(names) <= 1:
             shape = shapes_by_arg.get(first, shapes[0] if shapes else None)
             shape = _to_shape(shape)
@@ -500,7 +504,7 @@ class Layer(torch.nn.Module):
     def _maybe_build(self, args, kwargs) -> None:
         shapes_by_arg = {}
         names = getattr(type(self), "_call_arg_names", ("inputs",))
-        for arg_name, value in zip(names, args):
+        for arg_name, value in zip(names, args, strict=False):
             shapes_by_arg[arg_name] = tree.map_structure(_shape_of, value)
         for arg_name, value in kwargs.items():
             if arg_name in ("training", "mask"):
@@ -653,7 +657,7 @@ class Layer(torch.nn.Module):
         flat_first = tree.flatten(first)
         flat_second = tree.flatten(second) if second is not None else flat_first
         specs = []
-        for a, b in zip(flat_first, flat_second):
+        for a, b in zip(flat_first, flat_second, strict=False):
             if not torch.is_tensor(a):
                 specs.append(a)
                 continue
@@ -851,6 +855,6 @@ def _set_mask(outputs, mask) -> None:
         return
     if isinstance(outputs, (list, tuple)):
         masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
-        for output, m in zip(outputs, masks):
+        for output, m in zip(outputs, masks, strict=False):
             if torch.is_tensor(output) and m is not None:
                 output._keras_mask = m

@@ -94,7 +94,9 @@ class Node:
         self.call_args = tuple(call_args)
         self.call_kwargs = dict(call_kwargs or {})
         self.input_tensors = [
-            x for x in tree.flatten((self.call_args, self.call_kwargs)) if isinstance(x, KerasTensor)
+            x
+            for x in tree.flatten((self.call_args, self.call_kwargs))
+            if isinstance(x, KerasTensor)
         ]
         self.outputs = outputs
         self.output_tensors = [x for x in tree.flatten(outputs) if isinstance(x, KerasTensor)]

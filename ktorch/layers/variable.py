@@ -44,7 +44,9 @@ class Variable(torch.nn.Parameter):
         self.constraint = constraint
 
     def __deepcopy__(self, memo):
-        result = type(self)(self.data.clone(memory_format=torch.preserve_format), self.requires_grad)
+        result = type(self)(
+            self.data.clone(memory_format=torch.preserve_format), self.requires_grad
+        )
         memo[id(self)] = result
         for key, value in self.__dict__.items():
             setattr(result, key, copy.deepcopy(value, memo))

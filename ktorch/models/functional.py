@@ -136,7 +136,7 @@ class Functional(Model):
     def call(self, inputs, training=None, mask=None):
         flat = self._standardize_inputs(inputs)
         values: dict[int, object] = {}
-        for tensor, value, spec in zip(self._flat_inputs, flat, self._input_specs):
+        for tensor, value, spec in zip(self._flat_inputs, flat, self._input_specs, strict=False):
             if not torch.is_tensor(value):
                 value = torch.as_tensor(value)
             if value.is_floating_point() and tensor.dtype.startswith("float"):
@@ -144,11 +144,9 @@ class Functional(Model):
                 if value.dtype is not target:
                     value = value.to(target)
             if value.ndim != len(spec) or any(
-                s is not None and s != v for s, v in zip(spec[1:], value.shape[1:])
+                s is not None and s != v for s, v in zip(spec[1:], value.shape[1:], strict=False)
             ):
-                assert_input_compatibility(
-                    _spec_for(spec), tuple(value.shape), self.name
-                )
+                assert_input_compatibility(_spec_for(spec), tuple(value.shape), self.name)
             values[id(tensor)] = value
         kwargs = {} if training is None else {"training": training}
         for node in self._nodes:
@@ -168,14 +166,12 @@ class Functional(Model):
             if len(node.output_tensors) == 1 and not isinstance(outputs, (list, tuple, dict)):
                 values[id(node.output_tensors[0])] = outputs
             else:
-                for tensor, value in zip(node.output_tensors, tree.flatten(outputs)):
+                for tensor, value in zip(node.output_tensors, tree.flatten(outputs), strict=False):
                     values[id(tensor)] = value
         return tree.map_structure(lambda t: values[id(t)], self._outputs_struct)
 
     def compute_output_spec(self, *args, **kwargs):
-        return tree.map_structure(
-            lambda t: KerasTensor(t.shape, t.dtype), self._outputs_struct
-        )
+        return tree.map_structure(lambda t: KerasTensor(t.shape, t.dtype), self._outputs_struct)
 
     # ------------------------------------------------------------- serialization
 
@@ -238,11 +234,15 @@ class Functional(Model):
                     nodes.pop(0)
                     progress = True
         if any(nodes for _, nodes in pending):
-            raise ValueError("Could not rebuild the functional graph: some inbound nodes refer "
-                             "to layers that are missing from the config.")
+            raise ValueError(
+                "Could not rebuild the functional graph: some inbound nodes refer "
+                "to layers that are missing from the config."
+            )
         inputs = _resolve_history(config["input_layers"], created)
         outputs = _resolve_history(config["output_layers"], created)
-        return cls(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
+        return cls(
+            inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True)
+        )
 
 
 def _spec_for(shape):

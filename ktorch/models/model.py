@@ -55,8 +55,7 @@ class Model(Trainer, Layer):
         """Returns a layer by name or by index in `model.layers`."""
         if index is not None and name is not None:
             raise ValueError(
-                "Provide only a layer name or a layer index. Received: "
-                f"index={index}, name={name}."
+                f"Provide only a layer name or a layer index. Received: index={index}, name={name}."
             )
         if index is not None:
             layers = self.layers
@@ -70,9 +69,8 @@ class Model(Trainer, Layer):
             for layer in self.layers:
                 if layer.name == name:
                     return layer
-            raise ValueError(
-                f"No such layer: {name}. Existing layers are: {[l.name for l in self.layers]}."
-            )
+            names = [layer.name for layer in self.layers]
+            raise ValueError(f"No such layer: {name}. Existing layers are: {names}.")
         raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
     def build(self, input_shape=None) -> None:
@@ -91,13 +89,26 @@ class Model(Trainer, Layer):
             return
         super()._maybe_build(args, kwargs)
 
-    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                show_trainable=False, layer_range=None) -> None:
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ) -> None:
         """Prints a Keras-style table of layers, output shapes and parameter counts."""
         from ktorch.utils.summary_utils import print_summary
 
-        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
-                      expand_nested=expand_nested, show_trainable=show_trainable)
+        print_summary(
+            self,
+            line_length=line_length,
+            positions=positions,
+            print_fn=print_fn,
+            expand_nested=expand_nested,
+            show_trainable=show_trainable,
+        )
 
     def reset_states(self) -> None:
         """Resets the state of every stateful sub-layer (recurrent layers with `stateful=True`)."""
@@ -115,4 +126,3 @@ def _specs(shape, dtype):
     if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
         return [_specs(s, dtype) for s in shape]
     return KerasTensor(tuple(shape), dtype)
-

@@ -182,7 +182,7 @@ class Sequential(Model):
         if self._graph_input is not None and torch.is_tensor(inputs):
             spec = self._input_spec_shape
             if inputs.ndim != len(spec) or any(
-                s is not None and s != v for s, v in zip(spec[1:], inputs.shape[1:])
+                s is not None and s != v for s, v in zip(spec[1:], inputs.shape[1:], strict=False)
             ):
                 assert_input_compatibility(InputSpec(shape=spec), tuple(inputs.shape), self.name)
         x = inputs

@@ -98,9 +98,11 @@ class CompileLoss:
         names, _ = _output_structure(y_pred, self.output_names)
         self.names = names
         specs = _per_output(self.loss, names, "loss")
-        weights = _per_output(self.loss_weights, names, "loss_weights") if (
-            self.loss_weights is not None
-        ) else [None] * len(names)
+        weights = (
+            _per_output(self.loss_weights, names, "loss_weights")
+            if (self.loss_weights is not None)
+            else [None] * len(names)
+        )
         self._fns = [_as_loss(s) if s is not None else None for s in specs]
         self._weights = [1.0 if w is None else float(w) for w in weights]
         if len(names) == 1 and self._weights[0] == 1.0:
@@ -121,7 +123,7 @@ class CompileLoss:
         else:
             weights = [sample_weight] * len(preds)
         total = None
-        for i, (fn, w) in enumerate(zip(self._fns, self._weights)):
+        for i, (fn, w) in enumerate(zip(self._fns, self._weights, strict=False)):
             if fn is None:
                 continue
             value = fn(targets[i], preds[i], weights[i])

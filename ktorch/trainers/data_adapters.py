@@ -8,7 +8,8 @@ Both can shard their data per process (`rank`, `world_size`) for data-parallel t
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,8 +105,18 @@ class ArrayDataAdapter:
         rank, world_size: this process's shard of every epoch.
     """
 
-    def __init__(self, x, y=None, sample_weight=None, batch_size=None, steps=None,
-                 shuffle=False, class_weight=None, rank=0, world_size=1):
+    def __init__(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        batch_size=None,
+        steps=None,
+        shuffle=False,
+        class_weight=None,
+        rank=0,
+        world_size=1,
+    ):
         self.x = tree.map_structure(to_tensor, x)
         self.y = tree.map_structure(to_tensor, y) if y is not None else None
         sw = tree.map_structure(to_tensor, sample_weight) if sample_weight is not None else None
@@ -139,11 +150,14 @@ class ArrayDataAdapter:
     def _take(self, index):
         """Returns the batch at `index` (a slice or an index tensor)."""
         if isinstance(index, slice):
+
             def pick(v):
                 return v[index] if v is not None else None
         else:
+
             def pick(v):
                 return v.index_select(0, index) if v is not None else None
+
         return (
             tree.map_structure(pick, self.x),
             tree.map_structure(pick, self.y) if self.y is not None else None,
@@ -226,14 +240,24 @@ class IterableDataAdapter:
                 return
 
 
-def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps=None, shuffle=False,
-                     class_weight=None, rank=0, world_size=1):
+def get_data_adapter(
+    x,
+    y=None,
+    sample_weight=None,
+    batch_size=None,
+    steps=None,
+    shuffle=False,
+    class_weight=None,
+    rank=0,
+    world_size=1,
+):
     """Picks the adapter for `x` (arrays/tensors, or an iterable of batches)."""
     if x is None:
         raise ValueError("No input data was given: pass `x` (and `y` for supervised training).")
     if is_array_data(x):
-        return ArrayDataAdapter(x, y, sample_weight, batch_size, steps, shuffle, class_weight,
-                                rank, world_size)
+        return ArrayDataAdapter(
+            x, y, sample_weight, batch_size, steps, shuffle, class_weight, rank, world_size
+        )
     if y is not None or sample_weight is not None:
         raise ValueError(
             "When `x` is a dataset, generator or DataLoader, it must yield `(x, y)` or "

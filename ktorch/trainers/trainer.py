@@ -75,9 +75,11 @@ def _to_floats(logs: dict) -> dict:
     result = {k: v for k, v in flat.items() if not torch.is_tensor(v)}
     if tensors:
         values = torch.stack([v.detach().reshape(()).float().cpu() for _, v in tensors]).tolist()
-        result.update({k: float(v) for (k, _), v in zip(tensors, values)})
-    return {k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
-            for k, v in ((k, result[k]) for k in flat)}
+        result.update({k: float(v) for (k, _), v in zip(tensors, values, strict=False)})
+    return {
+        k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
+        for k, v in ((k, result[k]) for k in flat)
+    }
 
 
 def _batch_size_of(x) -> int:
@@ -174,8 +176,9 @@ class Trainer:
         d["optimizer"] = optimizers_module.get(optimizer)
         d["loss"] = loss
         output_names = self._output_names_or_none()
-        d["_compile_loss"] = CompileLoss(loss, loss_weights, output_names) if loss is not None \
-            else None
+        d["_compile_loss"] = (
+            CompileLoss(loss, loss_weights, output_names) if loss is not None else None
+        )
         d["_compile_metrics"] = (
             CompileMetrics(metrics, weighted_metrics, output_names, loss)
             if metrics or weighted_metrics
@@ -365,8 +368,9 @@ class Trainer:
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size_of(x))
         if not self._trained_weights:
-            warnings.warn(f"The model '{self.name}' has no trainable weights to update.",
-                          stacklevel=2)
+            warnings.warn(
+                f"The model '{self.name}' has no trainable weights to update.", stacklevel=2
+            )
         else:
             loss.backward()
             self.optimizer.step()
@@ -376,8 +380,9 @@ class Trainer:
                     weight.copy_(weight.constraint(weight))
         if self._compile_metrics is not None:
             with torch.no_grad():
-                self._compile_metrics.update_state(y, y_pred.detach() if torch.is_tensor(y_pred)
-                                                   else y_pred, sample_weight)
+                self._compile_metrics.update_state(
+                    y, y_pred.detach() if torch.is_tensor(y_pred) else y_pred, sample_weight
+                )
         return None
 
     def test_step(self, data):
@@ -492,20 +497,35 @@ class Trainer:
                 (x, y, sample_weight), validation_split
             )
         rank, world = distributed.rank(), distributed.world_size()
-        adapter = get_data_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
-                                   class_weight, rank, world)
+        adapter = get_data_adapter(
+            x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight, rank, world
+        )
         val_adapter = None
         if validation_data is not None:
             if isinstance(validation_data, (tuple, list)):
                 vx, vy, vsw = unpack_x_y_sample_weight(tuple(validation_data))
             else:
                 vx, vy, vsw = validation_data, None, None
-            val_adapter = get_data_adapter(vx, vy, vsw, validation_batch_size or batch_size,
-                                           validation_steps, False, None, rank, world)
+            val_adapter = get_data_adapter(
+                vx,
+                vy,
+                vsw,
+                validation_batch_size or batch_size,
+                validation_steps,
+                False,
+                None,
+                rank,
+                world,
+            )
         verbose = self._resolve_verbose(verbose)
         callback_list = CallbackList(
-            callbacks, add_history=True, add_progbar=verbose != 0, model=self,
-            verbose=verbose, epochs=epochs, steps=adapter.num_batches,
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
+            steps=adapter.num_batches,
         )
         self.stop_training = False
         device = self._device()
@@ -610,11 +630,26 @@ class Trainer:
         unknown = set(kwargs) - {"use_multiprocessing", "workers", "max_queue_size"}
         if unknown:
             raise ValueError(f"Invalid keyword arguments for `evaluate`: {sorted(unknown)}")
-        adapter = get_data_adapter(x, y, sample_weight, batch_size, steps, False, None,
-                                   distributed.rank(), distributed.world_size())
+        adapter = get_data_adapter(
+            x,
+            y,
+            sample_weight,
+            batch_size,
+            steps,
+            False,
+            None,
+            distributed.rank(),
+            distributed.world_size(),
+        )
         verbose = self._resolve_verbose(verbose)
-        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
-                                     verbose=verbose, epochs=1, steps=adapter.num_batches)
+        callback_list = CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=adapter.num_batches,
+        )
         if not self.built:
             first = next(iter(adapter))
             with torch.no_grad():
@@ -632,8 +667,14 @@ class Trainer:
             raise ValueError(f"Invalid keyword arguments for `predict`: {sorted(unknown)}")
         adapter = get_data_adapter(x, None, None, batch_size, steps, False)
         verbose = self._resolve_verbose(verbose)
-        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
-                                     verbose=verbose, epochs=1, steps=adapter.num_batches)
+        callback_list = CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=adapter.num_batches,
+        )
         device = self._device()
         self._set_mode(False)
         callback_list.on_predict_begin()
@@ -656,12 +697,14 @@ class Trainer:
 
     # ---------------------------------------------------------------- on_batch
 
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
-                       return_dict: bool = False):
+    def train_on_batch(
+        self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False
+    ):
         """Runs one optimization step on one batch; returns the loss (and metrics)."""
         self._assert_compiled("train_on_batch")
-        adapter = get_data_adapter(x, y, sample_weight, _batch_size_of(x) or 1, None, False,
-                                   class_weight)
+        adapter = get_data_adapter(
+            x, y, sample_weight, _batch_size_of(x) or 1, None, False, class_weight
+        )
         batch = next(iter(adapter))
         device = self._device()
         if device.type != "cpu":
@@ -711,18 +754,23 @@ class Trainer:
     # ------------------------------------------------------- deprecated aliases
 
     def fit_generator(self, generator, *args, **kwargs):
-        warnings.warn("`fit_generator` is deprecated: use `fit`, which accepts generators.",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "`fit_generator` is deprecated: use `fit`, which accepts generators.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.fit(generator, *args, **kwargs)
 
     def evaluate_generator(self, generator, *args, **kwargs):
-        warnings.warn("`evaluate_generator` is deprecated: use `evaluate`.", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "`evaluate_generator` is deprecated: use `evaluate`.", DeprecationWarning, stacklevel=2
+        )
         return self.evaluate(generator, *args, **kwargs)
 
     def predict_generator(self, generator, *args, **kwargs):
-        warnings.warn("`predict_generator` is deprecated: use `predict`.", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "`predict_generator` is deprecated: use `predict`.", DeprecationWarning, stacklevel=2
+        )
         return self.predict(generator, *args, **kwargs)
 
 

@@ -17,8 +17,14 @@ def _params(weights) -> int:
     return int(sum(w.numel() for w in weights))
 
 
-def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                  show_trainable=False) -> None:
+def print_summary(
+    model,
+    line_length=None,
+    positions=None,
+    print_fn=None,
+    expand_nested=False,
+    show_trainable=False,
+) -> None:
     """Prints layer names/types, output shapes and parameter counts, then the totals."""
     print_fn = print_fn or print
     width = line_length or min(max(shutil.get_terminal_size((98, 20)).columns, 65), 98)
@@ -32,7 +38,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
 
     def row(fields):
         line, start = "", 0
-        for field, stop in zip(fields, stops):
+        for field, stop in zip(fields, stops, strict=False):
             cell = str(field)[: max(stop - start - 1, 1)]
             line += cell.ljust(stop - start)
             start = stop
@@ -41,8 +47,11 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
     def rows_for(layers, prefix=""):
         for layer in layers:
             count = _params(layer.weights) if layer.built else 0
-            fields = [f"{prefix}{layer.name} ({type(layer).__name__})", _format_shape(layer),
-                      f"{count:,}"]
+            fields = [
+                f"{prefix}{layer.name} ({type(layer).__name__})",
+                _format_shape(layer),
+                f"{count:,}",
+            ]
             if show_trainable:
                 fields.append("Y" if layer.trainable else "N")
             print_fn(row(fields))

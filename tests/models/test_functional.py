@@ -15,7 +15,7 @@ def test_build_and_call():
     model = ktorch.Model(inputs, outputs)
     assert isinstance(model, ktorch.models.Functional)
     assert hidden.shape == (None, 4) and outputs.shape == (None, 2)
-    assert [type(l).__name__ for l in model.layers] == ["InputLayer", "Dense", "Dense"]
+    assert [type(layer_).__name__ for layer_ in model.layers] == ["InputLayer", "Dense", "Dense"]
     x = torch.randn(5, 8)
     expected = model.layers[2](model.layers[1](x))
     torch.testing.assert_close(model(x), expected)
@@ -57,8 +57,9 @@ def test_nested_model_and_feature_extraction():
     assert outer(torch.ones(2, 4)).shape == (2, 2)
     assert outer.get_layer("inner") is inner
     # `inner.output` is the nested model's own output; its call in the outer graph is node 0.
-    extractor = ktorch.Model(inputs=outer.inputs,
-                             outputs=[inner.get_output_at(0), outer.layers[-1].output])
+    extractor = ktorch.Model(
+        inputs=outer.inputs, outputs=[inner.get_output_at(0), outer.layers[-1].output]
+    )
     features = extractor(torch.ones(2, 4))
     assert [tuple(f.shape) for f in features] == [(2, 3), (2, 2)]
 
@@ -106,7 +107,9 @@ def test_config_roundtrip_predicts_same():
     clone.set_weights(model.get_weights())
     data = np.random.rand(5, 4).astype("float32")
     np.testing.assert_allclose(clone(data).detach().numpy(), model(data).detach().numpy())
-    assert clone.name == "clf" and [l.name for l in clone.layers] == [l.name for l in model.layers]
+    assert clone.name == "clf" and [layer_.name for layer_ in clone.layers] == [
+        layer_.name for layer_ in model.layers
+    ]
 
 
 def test_state_dict_portable_between_identical_models():

@@ -22,7 +22,7 @@ def test_deferred_build():
     model.add(layers.Dense(2))
     assert not model.built
     with pytest.raises(AttributeError):
-        model.inputs
+        _ = model.inputs
     out = model(np.ones((3, 7), dtype="float32"))
     assert out.shape == (3, 2) and model.built
     assert model.inputs[0].shape == (None, 7)
@@ -45,7 +45,9 @@ def test_feature_extraction_faq():
     model = ktorch.Sequential(
         [ktorch.Input((5,)), layers.Dense(4), layers.Dense(3), layers.Dense(2)]
     )
-    extractor = ktorch.Model(inputs=model.inputs, outputs=[l.output for l in model.layers])
+    extractor = ktorch.Model(
+        inputs=model.inputs, outputs=[layer_.output for layer_ in model.layers]
+    )
     features = extractor(torch.ones(2, 5))
     assert [tuple(f.shape) for f in features] == [(2, 4), (2, 3), (2, 2)]
     torch.testing.assert_close(features[-1], model(torch.ones(2, 5)))
@@ -67,8 +69,9 @@ def test_wrong_input_shape():
 
 
 def test_config_roundtrip():
-    model = ktorch.Sequential([ktorch.Input((4,)), layers.Dense(3, activation="relu"),
-                               layers.Dense(1)], name="seq")
+    model = ktorch.Sequential(
+        [ktorch.Input((4,)), layers.Dense(3, activation="relu"), layers.Dense(1)], name="seq"
+    )
     clone = ktorch.Sequential.from_config(model.get_config())
     clone.set_weights(model.get_weights())
     data = torch.randn(3, 4)

@@ -17,8 +17,11 @@ def _data(n=64, d=6, classes=3, seed=0):
 
 def _model(d=6, classes=3, **dense_kwargs):
     return ktorch.Sequential(
-        [ktorch.Input((d,)), layers.Dense(16, activation="relu", **dense_kwargs),
-         layers.Dense(classes, activation="softmax")]
+        [
+            ktorch.Input((d,)),
+            layers.Dense(16, activation="relu", **dense_kwargs),
+            layers.Dense(classes, activation="softmax"),
+        ]
     )
 
 
@@ -31,8 +34,11 @@ def test_fit_before_compile_errors():
 def test_fit_learns_and_history():
     x, y = _data(256)
     model = _model()
-    model.compile(optimizer=ktorch.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=ktorch.optimizers.Adam(0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     history = model.fit(x, y, epochs=8, batch_size=32, verbose=0, validation_split=0.25)
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert len(history.history["loss"]) == 8
@@ -93,13 +99,16 @@ def test_shuffle_true_reshuffles_each_epoch_globally():
 
 def test_training_loss_includes_regularization_and_dropout_only_in_training():
     x, y = _data(32)
-    model = ktorch.Sequential([
-        ktorch.Input((6,)),
-        layers.Dense(8, kernel_regularizer=ktorch.regularizers.L2(10.0)),
-        layers.Dense(3, activation="softmax"),
-    ])
-    model.compile(optimizer=ktorch.optimizers.SGD(learning_rate=0.0),
-                  loss="sparse_categorical_crossentropy")
+    model = ktorch.Sequential(
+        [
+            ktorch.Input((6,)),
+            layers.Dense(8, kernel_regularizer=ktorch.regularizers.L2(10.0)),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=ktorch.optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy"
+    )
     test_loss = model.evaluate(x, y, batch_size=32, verbose=0)
     train_loss = model.train_on_batch(x, y)
     penalty = 10.0 * float((model.layers[0].kernel.detach() ** 2).sum())
@@ -131,13 +140,19 @@ def test_reproducible_with_seed():
     def run():
         ktorch.utils.set_random_seed(123)
         x, y = _data(64)
-        model = ktorch.Sequential([ktorch.Input((6,)), layers.Dense(8), layers.Dropout(0.5),
-                                   layers.Dense(3, activation="softmax")])
+        model = ktorch.Sequential(
+            [
+                ktorch.Input((6,)),
+                layers.Dense(8),
+                layers.Dropout(0.5),
+                layers.Dense(3, activation="softmax"),
+            ]
+        )
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         model.fit(x, y, epochs=2, batch_size=16, verbose=0)
         return model.get_weights()
 
-    for a, b in zip(run(), run()):
+    for a, b in zip(run(), run(), strict=False):
         np.testing.assert_array_equal(a, b)
 
 
@@ -155,8 +170,9 @@ def test_sample_weight_zero_ignores_samples():
 def test_class_weight_changes_loss_like_sample_weight():
     x, y = _data(30)
     model = _model()
-    model.compile(optimizer=ktorch.optimizers.SGD(learning_rate=0.0),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=ktorch.optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy"
+    )
     class_weight = {0: 1.0, 1: 3.0, 2: 0.5}
     by_class = model.train_on_batch(x, y, class_weight=class_weight)
     sw = np.array([class_weight[int(c)] for c in y], dtype="float32")
@@ -168,15 +184,15 @@ def test_initial_epoch_and_steps_per_epoch():
     x, y = _data(64)
     model = _model()
     model.compile(loss="sparse_categorical_crossentropy")
-    history = model.fit(x, y, epochs=5, initial_epoch=3, batch_size=8, steps_per_epoch=3,
-                        verbose=0)
+    history = model.fit(x, y, epochs=5, initial_epoch=3, batch_size=8, steps_per_epoch=3, verbose=0)
     assert history.epoch == [3, 4]
 
 
 def test_torch_optimizer_and_torch_loss_module():
     x, y = _data(64)
-    model = ktorch.Sequential([ktorch.Input((6,)), layers.Dense(16, activation="relu"),
-                               layers.Dense(3)])
+    model = ktorch.Sequential(
+        [ktorch.Input((6,)), layers.Dense(16, activation="relu"), layers.Dense(3)]
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     model.compile(optimizer=optimizer, loss=torch.nn.CrossEntropyLoss(), metrics=["accuracy"])
     before = model.evaluate(x, y, verbose=0)[0]
@@ -196,13 +212,19 @@ def test_compile_captures_trainable_gan_pattern():
     d_before = [w.copy() for w in discriminator.get_weights()]
     g_before = [w.copy() for w in generator.get_weights()]
     gan.train_on_batch(np.random.rand(8, 2).astype("float32"), np.ones((8, 1), "float32"))
-    for a, b in zip(discriminator.get_weights(), d_before):
+    for a, b in zip(discriminator.get_weights(), d_before, strict=False):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, b) for a, b in zip(generator.get_weights(), g_before))
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(generator.get_weights(), g_before, strict=False)
+    )
 
-    discriminator.train_on_batch(np.random.rand(8, 4).astype("float32"),
-                                 np.zeros((8, 1), "float32"))
-    assert any(not np.array_equal(a, b) for a, b in zip(discriminator.get_weights(), d_before))
+    discriminator.train_on_batch(
+        np.random.rand(8, 4).astype("float32"), np.zeros((8, 1), "float32")
+    )
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(discriminator.get_weights(), d_before, strict=False)
+    )
     assert not discriminator.trainable  # the attribute itself is untouched
 
 
@@ -247,11 +269,14 @@ def test_multi_output_losses_and_metrics_names():
     a = layers.Dense(1, name="reg")(h)
     b = layers.Dense(3, activation="softmax", name="cls")(h)
     model = ktorch.Model(x, {"reg": a, "cls": b})
-    model.compile(optimizer="adam", loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
-                  loss_weights={"reg": 0.5, "cls": 1.0}, metrics={"cls": ["accuracy"]})
+    model.compile(
+        optimizer="adam",
+        loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
+        loss_weights={"reg": 0.5, "cls": 1.0},
+        metrics={"cls": ["accuracy"]},
+    )
     data = np.random.rand(32, 4).astype("float32")
-    targets = {"reg": np.random.rand(32, 1).astype("float32"),
-               "cls": np.random.randint(0, 3, 32)}
+    targets = {"reg": np.random.rand(32, 1).astype("float32"), "cls": np.random.randint(0, 3, 32)}
     logs = model.fit(data, targets, epochs=1, batch_size=8, verbose=0).history
     assert {"loss", "reg_loss", "cls_loss", "cls_accuracy"} <= set(logs)
     total = model.evaluate(data, targets, batch_size=32, verbose=0, return_dict=True)
@@ -286,8 +311,9 @@ def test_cardinality_mismatch_error():
 def test_deferred_model_compiles_then_builds_on_fit():
     x, y = _data(32)
     model = ktorch.Sequential([layers.Dense(8, activation="relu"), layers.Dense(3)])
-    model.compile(optimizer="adam",
-                  loss=ktorch.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="adam", loss=ktorch.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert model.built and len(model.trainable_weights) == 4
 
@@ -333,5 +359,5 @@ def test_jit_compile_matches_eager():
         model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
         return model.get_weights()
 
-    for a, b in zip(run(False), run(True)):
+    for a, b in zip(run(False), run(True), strict=False):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

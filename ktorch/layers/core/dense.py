@@ -122,5 +122,3 @@ class Dense(Layer):
             }
         )
         return config
-
-
