@@ -2,11 +2,13 @@
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <c10/util/bit_cast.h>
 #include <torch/all.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <tuple>
+#include <type_traits>
 
 #include "fused_dropout.h"
 #include "philox.h"
@@ -18,6 +20,16 @@ namespace {
 constexpr int64_t kChunkBytes = 32;
 // Smallest number of mask bytes (8 elements each) worth handing to a thread.
 constexpr int64_t kGrainBytes = 2048;
+
+// `value` when `keep`, else +0: an AND with an all-ones or all-zeros word of the same width.
+template <typename scalar_t>
+inline scalar_t keep_or_zero(scalar_t value, bool keep) {
+  using bits_t = std::conditional_t<
+      sizeof(scalar_t) == 8, uint64_t,
+      std::conditional_t<sizeof(scalar_t) == 4, uint32_t, uint16_t>>;
+  const auto mask = static_cast<bits_t>(-static_cast<bits_t>(keep));
+  return c10::bit_cast<scalar_t>(static_cast<bits_t>(c10::bit_cast<bits_t>(value) & mask));
+}
 
 template <typename scalar_t>
 void dropout_forward(const scalar_t* x, scalar_t* out, uint8_t* mask, int64_t n, double p,
@@ -43,15 +55,16 @@ void dropout_forward(const scalar_t* x, scalar_t* out, uint8_t* mask, int64_t n,
       const int64_t count = std::min(bytes * 8, n - first);
       const scalar_t* xc = x + first;
       scalar_t* oc = out + first;
+      // Zeroing by a bit mask instead of a branch lets this loop vectorize (and gives +0).
       for (int64_t j = 0; j < count; ++j) {
-        const opmath_t kept = static_cast<opmath_t>(xc[j]) * scale;
-        oc[j] = draws[j] >= threshold ? static_cast<scalar_t>(kept) : scalar_t(0);
+        const auto kept = static_cast<scalar_t>(static_cast<opmath_t>(xc[j]) * scale);
+        oc[j] = keep_or_zero(kept, draws[j] >= threshold);
       }
       for (int64_t b = 0; b < bytes; ++b) {
         uint32_t bits = 0;
         for (int64_t t = 0; t < 8; ++t) {
           const int64_t j = 8 * b + t;
-          bits |= static_cast<uint32_t>(j < count && draws[j] >= threshold) << t;
+          bits |= static_cast<uint32_t>((j < count) & (draws[j] >= threshold)) << t;
         }
         mask[chunk + b] = static_cast<uint8_t>(bits);
       }
@@ -67,9 +80,8 @@ void dropout_backward(const scalar_t* grad, const uint8_t* mask, scalar_t* out, 
   at::parallel_for(0, dropout_mask_bytes(n), kGrainBytes, [&](int64_t begin, int64_t end) {
     const int64_t stop = std::min(end * 8, n);
     for (int64_t j = begin * 8; j < stop; ++j) {
-      const bool keep = (mask[j >> 3] >> (j & 7)) & 1;
-      const opmath_t kept = static_cast<opmath_t>(grad[j]) * scale;
-      out[j] = keep ? static_cast<scalar_t>(kept) : scalar_t(0);
+      const auto kept = static_cast<scalar_t>(static_cast<opmath_t>(grad[j]) * scale);
+      out[j] = keep_or_zero(kept, (mask[j >> 3] >> (j & 7)) & 1);
     }
   });
 }

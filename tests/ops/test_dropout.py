@@ -115,6 +115,23 @@ def test_kernel_matches_reference(device, dtype, shape):
         assert torch.equal(grad_in, D.fused_dropout_backward_reference(grad, mask, p))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_values(device, dtype):
+    _require_kernel(device)
+    x = torch.tensor([float("inf"), -float("inf"), float("nan"), -0.0, 1.0] * 40, dtype=dtype)
+    x = x.to(device)
+    out, mask = _op(x, 0.5, 77, 0)
+    ref_out, ref_mask = D.fused_dropout_reference(x, 0.5, 77, 0)
+    assert torch.equal(mask, ref_mask)
+    torch.testing.assert_close(out, ref_out, rtol=0, atol=0, equal_nan=True)
+    keep = _unpack(mask, x.numel()).to(device)
+    # Dropped elements are +0 whatever the input (no inf * 0 = nan); kept ones keep their sign.
+    assert not torch.signbit(out[~keep]).any() and bool((out[~keep] == 0).all())
+    assert torch.equal(torch.signbit(out[keep]), torch.signbit(x[keep]))
+    assert bool(out[keep].isnan().eq(x[keep].isnan()).all())
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(0, 300),
