@@ -6,36 +6,9 @@ recorded nodes on real tensors.
 
 from __future__ import annotations
 
-import torch
-
 from ktorch.utils import tree
-
-
-def standardize_dtype(dtype) -> str:
-    """Returns the Keras dtype string (`"float32"`) of a torch dtype or a string."""
-    if dtype is None:
-        from ktorch import config
-
-        return config.floatx()
-    if isinstance(dtype, torch.dtype):
-        return str(dtype).replace("torch.", "")
-    if isinstance(dtype, str):
-        name = {"float": "float32", "int": "int64", "bool": "bool", "double": "float64"}.get(
-            dtype, dtype
-        )
-        if not isinstance(getattr(torch, name, None), torch.dtype):
-            raise ValueError(f"Invalid dtype. Received: dtype={dtype!r}")
-        return name
-    if hasattr(dtype, "name"):
-        return standardize_dtype(str(dtype.name))
-    return standardize_dtype(str(dtype))
-
-
-def torch_dtype(dtype) -> torch.dtype:
-    """Returns the torch dtype for a Keras dtype string or a torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    return getattr(torch, standardize_dtype(dtype))
+from ktorch.utils.dtypes import standardize_dtype as standardize_dtype
+from ktorch.utils.dtypes import torch_dtype as torch_dtype
 
 
 class KerasTensor:

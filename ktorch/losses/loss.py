@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ktorch import config
+from ktorch.utils.dtypes import torch_dtype
 from ktorch.utils.naming import auto_name
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -16,25 +17,26 @@ _MIXED_POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 
 
 def _torch_dtype(dtype: Any) -> torch.dtype:
-    if dtype is None:
-        dtype = config.floatx()
-    if isinstance(dtype, torch.dtype):
-        return dtype
+    """Returns the compute dtype of a dtype or of a mixed-precision policy (name or object)."""
     dtype = getattr(dtype, "compute_dtype", dtype)
     if isinstance(dtype, str):
-        resolved = getattr(torch, _MIXED_POLICIES.get(dtype, dtype), None)
-        if isinstance(resolved, torch.dtype):
-            return resolved
-    raise ValueError(
-        "Invalid value for argument dtype. Expected a dtype name such as 'float32', a "
-        f"torch.dtype or a mixed-precision policy name. Received: dtype={dtype!r}"
-    )
+        dtype = _MIXED_POLICIES.get(dtype, dtype)
+    try:
+        return torch_dtype(dtype)
+    except ValueError:
+        raise ValueError(
+            "Invalid value for argument dtype. Expected a dtype name such as 'float32', a "
+            f"torch.dtype or a mixed-precision policy name. Received: dtype={dtype!r}"
+        ) from None
 
 
 def to_tensor(
     x: Any, dtype: torch.dtype | None = None, device: torch.device | None = None
 ) -> torch.Tensor:
     """Converts `x` to a tensor of `dtype` on `device`, without a copy when it already is one.
+
+    Without a `dtype`, tensors and NumPy arrays keep theirs and a Python float becomes
+    `ktorch.config.floatx()`, as in Keras.
 
     Args:
         x: a tensor, NumPy array, or nested Python numbers.
@@ -50,6 +52,11 @@ def to_tensor(
         return x.to(device=device, dtype=dtype)
     if isinstance(x, (np.ndarray, np.generic)):
         return torch.as_tensor(np.asarray(x)).to(device=device, dtype=dtype)
+    if dtype is None and isinstance(x, float):
+        dtype = torch_dtype(config.floatx())
+    if isinstance(x, (bool, int, float)) and device is not None:
+        # A fill kernel, not a host-to-device copy (which would wait for the device).
+        return torch.full((), x, dtype=dtype, device=device)
     return torch.as_tensor(x, dtype=dtype, device=device)
 
 

@@ -6,6 +6,21 @@ from typing import Any
 
 import numpy as np
 
+# The loss functions serve as metric functions under the same names, as in Keras.
+from ktorch.losses.losses import (
+    categorical_crossentropy,
+    categorical_hinge,
+    hinge,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    sparse_categorical_crossentropy,
+    squared_hinge,
+)
 from ktorch.metrics.accuracy_metrics import (
     Accuracy,
     BinaryAccuracy,
@@ -31,27 +46,13 @@ from ktorch.metrics.confusion_metrics import (
 )
 from ktorch.metrics.hinge_metrics import CategoricalHinge, Hinge, SquaredHinge
 from ktorch.metrics.metric import Metric
-from ktorch.metrics.metric_functions import (
-    binary_crossentropy,
-    categorical_crossentropy,
-    categorical_hinge,
-    hinge,
-    kl_divergence,
-    log_cosh,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    mean_squared_error,
-    mean_squared_logarithmic_error,
-    poisson,
-    sparse_categorical_crossentropy,
-    squared_hinge,
-)
 from ktorch.metrics.probabilistic_metrics import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
     KLDivergence,
     Poisson,
     SparseCategoricalCrossentropy,
+    binary_crossentropy,
 )
 from ktorch.metrics.reduction_metrics import Mean, MeanMetricWrapper, Sum
 from ktorch.metrics.regression_metrics import (

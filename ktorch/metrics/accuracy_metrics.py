@@ -7,18 +7,19 @@ from typing import Any
 import torch
 
 from ktorch import config
-from ktorch.metrics.metric import convert_to_tensor, squeeze_or_expand_to_same_rank
+from ktorch.losses.loss import squeeze_or_expand_to_same_rank, to_tensor
 from ktorch.metrics.reduction_metrics import MeanMetricWrapper
+from ktorch.utils.dtypes import torch_dtype
 
 
 def _floatx() -> torch.dtype:
-    return getattr(torch, config.floatx())
+    return torch_dtype(config.floatx())
 
 
 def accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where `y_true == y_pred`, else 0.0."""
-    y_pred = convert_to_tensor(y_pred)
-    y_true = convert_to_tensor(y_true, y_pred.dtype, y_pred.device)
+    y_pred = to_tensor(y_pred)
+    y_true = to_tensor(y_true, y_pred.dtype, y_pred.device)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
     return (y_true == y_pred).to(_floatx())
 
@@ -34,8 +35,8 @@ def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> torch.T
     Returns:
         The per-entry matches as floats.
     """
-    y_pred = convert_to_tensor(y_pred)
-    y_true = convert_to_tensor(y_true, None, y_pred.device)
+    y_pred = to_tensor(y_pred)
+    y_true = to_tensor(y_true, None, y_pred.device)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
     y_pred = (y_pred > threshold).to(y_true.dtype)
     return (y_true == y_pred).to(_floatx())
@@ -43,8 +44,8 @@ def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> torch.T
 
 def categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where the argmax of one-hot `y_true` equals the argmax of `y_pred`, else 0.0."""
-    y_pred = convert_to_tensor(y_pred)
-    y_true = torch.argmax(convert_to_tensor(y_true, None, y_pred.device), dim=-1)
+    y_pred = to_tensor(y_pred)
+    y_true = torch.argmax(to_tensor(y_true, None, y_pred.device), dim=-1)
     y_true = y_true.to(y_pred.dtype)
     original_shape = y_true.shape
     reshape = False
@@ -59,8 +60,8 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
 
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where integer `y_true` equals the argmax of `y_pred`, else 0.0."""
-    y_pred = convert_to_tensor(y_pred)
-    y_true = convert_to_tensor(y_true, y_pred.dtype, y_pred.device)
+    y_pred = to_tensor(y_pred)
+    y_true = to_tensor(y_true, y_pred.dtype, y_pred.device)
     original_shape = y_true.shape
     reshape = False
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
@@ -84,8 +85,8 @@ def _in_top_k(targets: torch.Tensor, predictions: torch.Tensor, k: int) -> torch
 
 def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> torch.Tensor:
     """1.0 where the class of one-hot `y_true` is among the `k` highest `y_pred`, else 0.0."""
-    y_pred = convert_to_tensor(y_pred)
-    y_true = torch.argmax(convert_to_tensor(y_true, None, y_pred.device), dim=-1)
+    y_pred = to_tensor(y_pred)
+    y_true = torch.argmax(to_tensor(y_true, None, y_pred.device), dim=-1)
     original_shape = y_true.shape
     if y_pred.ndim > 2:
         y_pred = y_pred.reshape(-1, y_pred.shape[-1])
@@ -113,10 +114,8 @@ def sparse_top_k_categorical_accuracy(
     Returns:
         The matches as floats, shaped like `y_true`.
     """
-    y_pred = convert_to_tensor(y_pred)
-    y_true = convert_to_tensor(
-        y_true, y_pred.dtype if from_sorted_ids else torch.int64, y_pred.device
-    )
+    y_pred = to_tensor(y_pred)
+    y_true = to_tensor(y_true, y_pred.dtype if from_sorted_ids else torch.int64, y_pred.device)
     original_shape = y_true.shape
     if y_pred.ndim > 2:
         y_pred = y_pred.reshape(-1, y_pred.shape[-1])

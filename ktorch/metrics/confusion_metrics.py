@@ -8,8 +8,10 @@ import numpy as np
 import torch
 
 from ktorch import config
+from ktorch.losses.loss import to_tensor
 from ktorch.metrics import metrics_utils
-from ktorch.metrics.metric import Metric, convert_to_tensor, divide_no_nan, torch_dtype
+from ktorch.metrics.metric import Metric, divide_no_nan
+from ktorch.utils.dtypes import torch_dtype
 
 
 class _ThresholdMetric(Metric):
@@ -300,9 +302,7 @@ class AUC(_ThresholdMetric):
         self.multi_label = multi_label
         self.num_labels = num_labels
         self.label_weights = (
-            None
-            if label_weights is None
-            else convert_to_tensor(label_weights, torch_dtype(self.dtype))
+            None if label_weights is None else to_tensor(label_weights, torch_dtype(self.dtype))
         )
         self._from_logits = from_logits
         self._built = False
@@ -344,7 +344,7 @@ class AUC(_ThresholdMetric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates the confusion matrix at every threshold."""
         device = self._place(y_pred, y_true, sample_weight)
-        y_pred = convert_to_tensor(y_pred, None, device)
+        y_pred = to_tensor(y_pred, None, device)
         if not self._built:
             self._build(y_pred.shape)
         if self._from_logits:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktorch.metrics.metric_functions import categorical_hinge, hinge, squared_hinge
+from ktorch.losses.losses import categorical_hinge, hinge, squared_hinge
 from ktorch.metrics.reduction_metrics import MeanMetricWrapper
 
 

@@ -5,55 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
-from ktorch import config
+from ktorch.losses.loss import to_tensor
+from ktorch.utils.dtypes import standardize_dtype, torch_dtype
 from ktorch.utils.naming import auto_name
-
-
-def standardize_dtype(dtype: Any) -> str:
-    """Returns the dtype name (`"float32"`) of a string, `torch.dtype` or NumPy dtype."""
-    if dtype is None:
-        return config.floatx()
-    if isinstance(dtype, torch.dtype):
-        return str(dtype).replace("torch.", "")
-    name = getattr(dtype, "name", dtype)
-    name = str(name)
-    if not isinstance(getattr(torch, name, None), torch.dtype):
-        raise ValueError(f"Invalid dtype. Expected a torch dtype name. Received: dtype={dtype!r}")
-    return name
-
-
-def torch_dtype(dtype: Any) -> torch.dtype:
-    """Returns the `torch.dtype` of a dtype name, `torch.dtype` or NumPy dtype."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    return getattr(torch, standardize_dtype(dtype))
-
-
-def convert_to_tensor(
-    x: Any, dtype: torch.dtype | None = None, device: torch.device | None = None
-) -> torch.Tensor:
-    """Returns `x` as a tensor, cast to `dtype` and moved to `device` when given.
-
-    Python and NumPy floats become the default float type, as in Keras.
-    """
-    if isinstance(x, (bool, int, float)) and device is not None:
-        # A fill kernel, not a host-to-device copy (which would wait for the device).
-        if dtype is None:
-            dtype = torch_dtype(config.floatx()) if isinstance(x, float) else torch.int64
-        return torch.full((), x, dtype=dtype, device=device)
-    if isinstance(x, torch.Tensor):
-        if dtype is not None and x.dtype != dtype:
-            x = x.to(dtype)
-        if device is not None and x.device != device:
-            x = x.to(device)
-        return x
-    array = np.asarray(x)
-    if dtype is None and array.dtype == np.float64:
-        dtype = torch_dtype(config.floatx())
-    return torch.as_tensor(array, dtype=dtype, device=device)
 
 
 def first_device(*values: Any) -> torch.device | None:
@@ -69,37 +25,6 @@ def divide_no_nan(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.where(y == 0, torch.zeros((), dtype=x.dtype, device=x.device), x / y)
 
 
-def squeeze_or_expand_to_same_rank(
-    x1: torch.Tensor, x2: torch.Tensor, expand_rank_1: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squeezes or expands the last axis when the ranks differ by exactly one."""
-    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
-        if x2.ndim == 1 and expand_rank_1:
-            x2 = x2.unsqueeze(-1)
-        else:
-            x1 = x1.squeeze(-1)
-    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
-        if x1.ndim == 1 and expand_rank_1:
-            x1 = x1.unsqueeze(-1)
-        else:
-            x2 = x2.squeeze(-1)
-    return x1, x2
-
-
-def apply_mask(
-    sample_weight: torch.Tensor | None, mask: torch.Tensor | None, dtype: torch.dtype
-) -> torch.Tensor | None:
-    """Multiplies `sample_weight` by a Keras mask (a tensor's `_keras_mask`), if any."""
-    if mask is None:
-        return sample_weight
-    float_mask = mask.to(dtype)
-    if sample_weight is None:
-        return float_mask
-    sample_weight = convert_to_tensor(sample_weight, dtype, float_mask.device)
-    float_mask, sample_weight = squeeze_or_expand_to_same_rank(float_mask, sample_weight)
-    return sample_weight * float_mask
-
-
 def _make_initial_value(
     initializer: str | float | Callable, shape: tuple[int, ...], dtype: torch.dtype, device
 ) -> torch.Tensor:
@@ -110,7 +35,7 @@ def _make_initial_value(
     if isinstance(initializer, (int, float)):
         return torch.full(shape, float(initializer), dtype=dtype, device=device)
     if callable(initializer):
-        return convert_to_tensor(initializer(shape, dtype), dtype, device).clone()
+        return to_tensor(initializer(shape, dtype), dtype, device).clone()
     raise ValueError(
         "Invalid value for argument initializer. Expected 'zeros', 'ones', a number or a "
         f"callable. Received: initializer={initializer!r}"

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ktorch import config
-from ktorch.metrics.metric import convert_to_tensor, squeeze_or_expand_to_same_rank
+from ktorch.losses.loss import squeeze_or_expand_to_same_rank, to_tensor
 
 NEG_INF = -1e10
 
@@ -152,11 +152,11 @@ def update_confusion_matrix_variables(
         )
     reference = next(iter(variables.values()))
     dtype, device = reference.dtype, reference.device
-    y_true = convert_to_tensor(y_true, dtype, device)
-    y_pred = convert_to_tensor(y_pred, dtype, device)
+    y_true = to_tensor(y_true, dtype, device)
+    y_pred = to_tensor(y_pred, dtype, device)
     y_pred, y_true = squeeze_or_expand_to_same_rank(y_pred, y_true)
     if sample_weight is not None:
-        sample_weight = convert_to_tensor(sample_weight, dtype, device).unsqueeze(-1)
+        sample_weight = to_tensor(sample_weight, dtype, device).unsqueeze(-1)
         _, sample_weight = squeeze_or_expand_to_same_rank(
             y_true, sample_weight, expand_rank_1=False
         )

@@ -4,14 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktorch.metrics.metric_functions import (
-    binary_crossentropy,
+import torch
+
+from ktorch.losses.loss import squeeze_or_expand_to_same_rank, to_tensor
+from ktorch.losses.losses import binary_crossentropy as binary_crossentropy_loss
+from ktorch.losses.losses import (
     categorical_crossentropy,
     kl_divergence,
     poisson,
     sparse_categorical_crossentropy,
 )
 from ktorch.metrics.reduction_metrics import MeanMetricWrapper
+
+
+def binary_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> torch.Tensor:
+    """Binary crossentropy averaged over `axis`, as `ktorch.losses.binary_crossentropy`.
+
+    Unlike the loss function, it also takes labels one axis short of `y_pred` (`(batch,)`
+    against `(batch, 1)`): the ranks are aligned first.
+
+    Args:
+        y_true: 0/1 labels.
+        y_pred: probabilities, or logits when `from_logits=True`.
+        from_logits: whether `y_pred` holds logits.
+        label_smoothing: in `[0, 1]`; labels become `y * (1 - s) + 0.5 * s`.
+        axis: the axis to average over.
+
+    Returns:
+        The per-sample crossentropy.
+    """
+    y_pred = to_tensor(y_pred)
+    y_true = to_tensor(y_true, device=y_pred.device)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return binary_crossentropy_loss(
+        y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
+    )
 
 
 class KLDivergence(MeanMetricWrapper):

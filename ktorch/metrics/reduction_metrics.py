@@ -7,15 +7,10 @@ from typing import Any
 
 import torch
 
-from ktorch.metrics.metric import (
-    Metric,
-    apply_mask,
-    convert_to_tensor,
-    divide_no_nan,
-    squeeze_or_expand_to_same_rank,
-    torch_dtype,
-)
+from ktorch.losses.loss import apply_mask, squeeze_or_expand_to_same_rank, to_tensor
+from ktorch.metrics.metric import Metric, divide_no_nan
 from ktorch.saving import serialization_lib
+from ktorch.utils.dtypes import torch_dtype
 
 
 def reduce_to_samplewise_values(
@@ -28,11 +23,11 @@ def reduce_to_samplewise_values(
         (or is None).
     """
     mask = getattr(values, "_keras_mask", None)
-    values = convert_to_tensor(values, dtype, device)
+    values = to_tensor(values, dtype, device)
     if sample_weight is not None:
-        sample_weight = convert_to_tensor(sample_weight, dtype, device)
+        sample_weight = to_tensor(sample_weight, dtype, device)
         if mask is not None:
-            sample_weight = apply_mask(sample_weight, mask, dtype)
+            sample_weight = apply_mask(sample_weight, mask, dtype, reduction="sum")
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         weight_ndim = sample_weight.ndim
         if values.ndim > weight_ndim:
@@ -146,9 +141,10 @@ class MeanMetricWrapper(Mean):
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
         if mask is not None:
             sample_weight = apply_mask(
-                None if sample_weight is None else convert_to_tensor(sample_weight, None, device),
+                None if sample_weight is None else to_tensor(sample_weight, None, device),
                 mask,
                 torch_dtype(self.dtype),
+                reduction="sum",
             )
         super().update_state(values, sample_weight=sample_weight)
 

@@ -7,21 +7,34 @@ from typing import Any
 
 import torch
 
-from ktorch.metrics.metric import (
-    Metric,
-    convert_to_tensor,
-    squeeze_or_expand_to_same_rank,
-    torch_dtype,
-)
-from ktorch.metrics.metric_functions import (
-    cosine_similarity,
+from ktorch.losses.loss import squeeze_or_expand_to_same_rank, to_tensor
+from ktorch.losses.losses import cosine_similarity as cosine_similarity_loss
+from ktorch.losses.losses import (
     log_cosh,
     mean_absolute_error,
     mean_absolute_percentage_error,
     mean_squared_error,
     mean_squared_logarithmic_error,
 )
+from ktorch.metrics.metric import Metric
 from ktorch.metrics.reduction_metrics import Mean, MeanMetricWrapper
+from ktorch.utils.dtypes import torch_dtype
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> torch.Tensor:
+    """Cosine similarity of the L2-normalized labels and predictions along `axis`.
+
+    The loss `cosine_similarity` is its negative; as a metric, 1 means aligned vectors.
+
+    Args:
+        y_true: labels.
+        y_pred: predictions.
+        axis: the axis along which the similarity is computed.
+
+    Returns:
+        The per-sample similarity, in `[-1, 1]`.
+    """
+    return -cosine_similarity_loss(y_true, y_pred, axis=axis)
 
 
 class MeanSquaredError(MeanMetricWrapper):
@@ -109,8 +122,8 @@ class RootMeanSquaredError(Mean):
         """Accumulates the squared errors."""
         device = self._place(y_pred, y_true, sample_weight)
         dtype = torch_dtype(self.dtype)
-        y_true = convert_to_tensor(y_true, dtype, device)
-        y_pred = convert_to_tensor(y_pred, dtype, device)
+        y_true = to_tensor(y_true, dtype, device)
+        y_pred = to_tensor(y_pred, dtype, device)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         super().update_state(torch.square(y_pred - y_true), sample_weight=sample_weight)
 
@@ -214,8 +227,8 @@ class R2Score(Metric):
         """Accumulates the sums needed for the score."""
         device = self._place(y_pred, y_true, sample_weight)
         dtype = torch_dtype(self.dtype)
-        y_true = convert_to_tensor(y_true, dtype, device)
-        y_pred = convert_to_tensor(y_pred, dtype, device)
+        y_true = to_tensor(y_true, dtype, device)
+        y_pred = to_tensor(y_pred, dtype, device)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         if y_true.ndim != 2 or y_pred.ndim != 2:
             raise ValueError(
@@ -225,7 +238,7 @@ class R2Score(Metric):
             )
         if not self._built:
             self._build(y_pred.shape[-1])
-        weight = convert_to_tensor(1.0 if sample_weight is None else sample_weight, dtype, device)
+        weight = to_tensor(1.0 if sample_weight is None else sample_weight, dtype, device)
         if weight.ndim == 1:
             weight = weight.unsqueeze(1)
         weight = torch.broadcast_to(weight, y_true.shape)

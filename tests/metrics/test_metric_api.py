@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import ktorch.losses as losses
 import ktorch.metrics as metrics
 from ktorch.saving import register_keras_serializable
 
@@ -305,3 +306,25 @@ def test_invalid_arguments_name_the_argument():
         metrics.Precision(thresholds=[1.5])
     with pytest.raises(ValueError, match="2D inputs"):
         metrics.R2Score().update_state(torch.zeros(3), torch.zeros(3))
+
+
+LOSS_FUNCTION_NAMES = [
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "kl_divergence",
+    "poisson",
+    "log_cosh",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+]
+
+
+@pytest.mark.parametrize("name", LOSS_FUNCTION_NAMES)
+def test_metric_functions_are_the_loss_functions(name):
+    assert getattr(metrics, name) is getattr(losses, name)
+    assert metrics.ALL_FUNCTIONS_DICT[name] is getattr(losses, name)

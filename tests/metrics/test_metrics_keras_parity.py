@@ -202,3 +202,35 @@ def test_metric_function_matches_keras(name):
     np.testing.assert_allclose(
         received.numpy(), keras.ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize(
+    "class_name,kwargs",
+    [("MeanSquaredError", {}), ("SparseCategoricalCrossentropy", {"ignore_class": 0})],
+)
+def test_masked_predictions_match_keras(class_name, kwargs, weighted):
+    keras = _keras()
+    rng = np.random.default_rng(11)
+    steps = 4
+    if class_name == "MeanSquaredError":
+        y_true = rng.normal(size=(BATCH, steps, 3)).astype(np.float32)
+        y_pred = rng.normal(size=(BATCH, steps, 3)).astype(np.float32)
+    else:
+        y_true = rng.integers(0, NUM_CLASSES, (BATCH, steps))
+        y_pred = _softmax(rng.normal(size=(BATCH, steps, NUM_CLASSES)).astype(np.float32))
+    mask = rng.uniform(size=(BATCH, steps)) > 0.3
+    weight = rng.uniform(size=(BATCH, steps)).astype(np.float32) if weighted else None
+    results = []
+    for module in (keras.metrics, metrics):
+        predictions = torch.from_numpy(y_pred)
+        predictions._keras_mask = torch.from_numpy(mask)
+        metric = getattr(module, class_name)(**kwargs)
+        metric.update_state(
+            torch.from_numpy(y_true),
+            predictions,
+            sample_weight=None if weight is None else torch.from_numpy(weight),
+        )
+        results.append(keras.ops.convert_to_numpy(metric.result()))
+    expected, received = results
+    np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
