@@ -10,6 +10,7 @@ reference below produce the same mask bit for bit.
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import torch
@@ -189,9 +190,21 @@ def fused_dropout(
 
 
 # The seed is a host integer (the op's schema takes an int): under torch.compile, drawing it is
-# a deliberate graph break, kept out of the traced graph instead of tracing `.item()`.
-@torch.compiler.disable
+# a deliberate graph break, kept out of the traced graph instead of tracing `.item()`. The
+# compiler-disabled wrapper is made on first use under compilation, so `import ktorch` does not
+# import torch._dynamo (seconds of import time).
 def _draw_seed(generator: torch.Generator | None) -> int:
+    if torch.compiler.is_compiling():
+        return _seed_outside_graph()(generator)
+    return _draw_seed_eager(generator)
+
+
+@functools.cache
+def _seed_outside_graph():
+    return torch.compiler.disable(_draw_seed_eager)
+
+
+def _draw_seed_eager(generator: torch.Generator | None) -> int:
     if generator is not None and generator.device.type != "cpu":
         raise ValueError(
             "Invalid value for argument generator. Expected a CPU torch.Generator or None. "
