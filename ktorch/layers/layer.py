@@ -33,12 +33,21 @@ class _CallContext(threading.local):
     def __init__(self):
         self.training = None
         self.depth = 0
-        self.generation = 0
         self.call_losses = []
+        self.loss_layers = []
         self.build_device = None
 
 
 _context = _CallContext()
+
+
+def new_call() -> None:
+    """Starts an outermost call: losses added from now on belong to it."""
+    # Cleared in place: compiled graphs keep referring to the same list objects.
+    for layer in _context.loss_layers:
+        layer._losses.clear()
+    _context.loss_layers.clear()
+    _context.call_losses.clear()
 
 
 def _dtype_name(dtype) -> tuple[str, str]:
@@ -146,7 +155,6 @@ class Layer(torch.nn.Module):
         d["_non_trainable_variables"] = []
         d["_inbound_nodes"] = []
         d["_losses"] = []
-        d["_losses_generation"] = -1
         d["supports_masking"] = False
         d["input_spec"] = None
         d["autocast"] = autocast
@@ -435,8 +443,7 @@ class Layer(torch.nn.Module):
         """Activity-regularization losses of the last call plus weight-regularization losses."""
         losses = []
         for layer in self._flatten_layers():
-            if layer._losses_generation == _context.generation:
-                losses.extend(layer._losses)
+            losses.extend(layer._losses)
             for w in layer._trainable_variables + layer._non_trainable_variables:
                 if w.regularizer is not None:
                     losses.append(w.regularizer(w))
@@ -444,10 +451,8 @@ class Layer(torch.nn.Module):
 
     def add_loss(self, loss) -> None:
         """Adds a loss tensor to `layer.losses` for the current call."""
-        d = self.__dict__
-        if d["_losses_generation"] != _context.generation:
-            d["_losses"] = []
-            d["_losses_generation"] = _context.generation
+        if not self._losses:
+            _context.loss_layers.append(self)
         self._losses.append(loss)
         _context.call_losses.append(loss)
 
@@ -581,9 +586,10 @@ class Layer(torch.nn.Module):
                 kwargs.pop("mask", None)
             if self.supports_masking:
                 mask = _get_mask(first)
-        if ctx.depth == 0:
-            ctx.generation += 1
-            ctx.call_losses = []
+        if ctx.depth == 0 and not torch.compiler.is_compiling():
+            # Under torch.compile the caller starts the call (see `new_call`): a counter bumped
+            # inside the graph would be guarded on and recompile every step.
+            new_call()
         ctx.depth += 1
         ctx.training = training
         try:

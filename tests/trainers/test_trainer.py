@@ -349,15 +349,28 @@ def test_callbacks_receive_logs():
 
 
 @pytest.mark.slow
-def test_jit_compile_matches_eager():
-    x, y = _data(32)
+def test_jit_compile_matches_eager_without_recompiling():
+    from torch._dynamo.utils import counters
+
+    x, y = _data(64)
 
     def run(jit):
         ktorch.utils.set_random_seed(7)
-        model = _model()
+        model = ktorch.Sequential(
+            [
+                ktorch.Input((6,)),
+                layers.Dense(16, activation="relu", activity_regularizer="l2"),
+                layers.Dense(3, activation="softmax"),
+            ]
+        )
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", jit_compile=jit)
-        model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
-        return model.get_weights()
+        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+        return model.get_weights(), history.history["loss"]
 
-    for a, b in zip(run(False), run(True), strict=False):
+    counters.clear()
+    (eager_weights, eager_loss), (jit_weights, jit_loss) = run(False), run(True)
+    for a, b in zip(eager_weights, jit_weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(eager_loss, jit_loss, rtol=1e-5)
+    # Per-call bookkeeping must not make every step a new graph.
+    assert counters["stats"]["unique_graphs"] <= 2
