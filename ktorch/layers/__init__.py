@@ -13,6 +13,7 @@ from ktorch.layers.pooling import *  # noqa: F403
 from ktorch.layers.preprocessing import *  # noqa: F403
 from ktorch.layers.regularization import *  # noqa: F403
 from ktorch.layers.reshaping import *  # noqa: F403
+from ktorch.layers.rnn import *  # noqa: F403
 from ktorch.layers.serialization import deserialize as deserialize
 from ktorch.layers.serialization import serialize as serialize
 from ktorch.layers.variable import Variable as Variable

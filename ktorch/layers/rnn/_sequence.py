@@ -1,0 +1,202 @@
+"""Whole-sequence math of the recurrent layers, as pure functions of tensors.
+
+Each function projects the inputs of all timesteps with ONE matmul, then runs one recurrent
+matmul per step. Masked steps carry the previous state; outputs follow Keras's rules (a masked
+step repeats the previous output, zeros before the first unmasked step, or zeros at every
+masked step with `zero_output_for_mask`). With `go_backwards` the sequence is processed from
+the end and the outputs are returned in processing order, as Keras does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def _time_major_projection(inputs, kernel, bias, go_backwards):
+    # One matmul over all timesteps; time-major so each step reads a contiguous (batch, n) slab.
+    projected = torch.matmul(inputs.transpose(0, 1), kernel)
+    if bias is not None:
+        projected = projected + bias
+    if go_backwards:
+        projected = projected.flip(0)
+    return projected
+
+
+def _step_mask(mask, go_backwards):
+    if mask is None:
+        return None
+    mask = mask.to(torch.bool).transpose(0, 1).unsqueeze(-1)
+    return mask.flip(0) if go_backwards else mask
+
+
+def _finish(outputs, last, step_mask, return_sequences, zero_output_for_mask):
+    """Applies Keras's output masking to the per-step outputs (time-major list)."""
+    if not return_sequences:
+        if step_mask is None:
+            return last
+        keep = step_mask[-1] if zero_output_for_mask else step_mask.any(0)
+        return torch.where(keep, last, torch.zeros_like(last))
+    stacked = torch.stack(outputs, 0)
+    if step_mask is not None:
+        keep = step_mask if zero_output_for_mask else step_mask.cummax(0).values
+        stacked = torch.where(keep, stacked, torch.zeros_like(stacked))
+    return stacked.transpose(0, 1)
+
+
+def simple_rnn_sequence(
+    inputs: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    h0: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    go_backwards: bool = False,
+    activation: Callable = torch.tanh,
+    return_sequences: bool = True,
+    zero_output_for_mask: bool = False,
+) -> tuple[torch.Tensor, tuple[torch.Tensor]]:
+    """Runs a fully connected RNN over a whole sequence.
+
+    Args:
+        inputs: `(batch, timesteps, features)`.
+        kernel: `(features, units)`; recurrent_kernel: `(units, units)`; bias: `(units,)`.
+        h0: initial state `(batch, units)`.
+        mask: optional `(batch, timesteps)` booleans, False for skipped steps.
+        go_backwards: process the sequence from its end.
+        activation: the output activation.
+        return_sequences: return all outputs `(batch, timesteps, units)` or the last one.
+        zero_output_for_mask: masked steps output zeros instead of the previous output.
+
+    Returns:
+        `(outputs, (h,))`.
+    """
+    projected = _time_major_projection(inputs, kernel, bias, go_backwards)
+    step_mask = _step_mask(mask, go_backwards)
+    h = h0
+    outputs = []
+    for t in range(projected.shape[0]):
+        new_h = activation(torch.addmm(projected[t], h, recurrent_kernel))
+        h = new_h if step_mask is None else torch.where(step_mask[t], new_h, h)
+        if return_sequences:
+            outputs.append(h)
+    return _finish(outputs, h, step_mask, return_sequences, zero_output_for_mask), (h,)
+
+
+def lstm_sequence(
+    inputs: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    h0: torch.Tensor,
+    c0: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    go_backwards: bool = False,
+    activation: Callable = torch.tanh,
+    recurrent_activation: Callable = torch.sigmoid,
+    return_sequences: bool = True,
+    zero_output_for_mask: bool = False,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Runs an LSTM over a whole sequence (Keras gate order i, f, c, o).
+
+    Args:
+        inputs: `(batch, timesteps, features)`.
+        kernel: `(features, 4 * units)`; recurrent_kernel: `(units, 4 * units)`;
+            bias: `(4 * units,)` or None.
+        h0, c0: initial memory and carry states `(batch, units)`.
+        mask: optional `(batch, timesteps)` booleans, False for skipped steps.
+        go_backwards: process the sequence from its end.
+        activation: cell and output activation (tanh).
+        recurrent_activation: gate activation (sigmoid).
+        return_sequences: return all outputs `(batch, timesteps, units)` or the last one.
+        zero_output_for_mask: masked steps output zeros instead of the previous output.
+
+    Returns:
+        `(outputs, (h, c))`.
+    """
+    projected = _time_major_projection(inputs, kernel, bias, go_backwards)
+    step_mask = _step_mask(mask, go_backwards)
+    h, c = h0, c0
+    outputs = []
+    for t in range(projected.shape[0]):
+        z = torch.addmm(projected[t], h, recurrent_kernel)
+        i, f, g, o = z.chunk(4, dim=-1)
+        new_c = recurrent_activation(f) * c + recurrent_activation(i) * activation(g)
+        new_h = recurrent_activation(o) * activation(new_c)
+        if step_mask is None:
+            h, c = new_h, new_c
+        else:
+            h = torch.where(step_mask[t], new_h, h)
+            c = torch.where(step_mask[t], new_c, c)
+        if return_sequences:
+            outputs.append(h)
+    return _finish(outputs, h, step_mask, return_sequences, zero_output_for_mask), (h, c)
+
+
+def gru_sequence(
+    inputs: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    h0: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    go_backwards: bool = False,
+    activation: Callable = torch.tanh,
+    recurrent_activation: Callable = torch.sigmoid,
+    reset_after: bool = True,
+    return_sequences: bool = True,
+    zero_output_for_mask: bool = False,
+) -> tuple[torch.Tensor, tuple[torch.Tensor]]:
+    """Runs a GRU over a whole sequence (Keras gate order z, r, h).
+
+    Args:
+        inputs: `(batch, timesteps, features)`.
+        kernel: `(features, 3 * units)`; recurrent_kernel: `(units, 3 * units)`.
+        bias: `(2, 3 * units)` (input and recurrent biases) when `reset_after`, else
+            `(3 * units,)`; or None.
+        h0: initial state `(batch, units)`.
+        mask: optional `(batch, timesteps)` booleans, False for skipped steps.
+        go_backwards: process the sequence from its end.
+        activation: candidate activation (tanh).
+        recurrent_activation: gate activation (sigmoid).
+        reset_after: apply the reset gate after the recurrent matmul (Keras default).
+        return_sequences: return all outputs `(batch, timesteps, units)` or the last one.
+        zero_output_for_mask: masked steps output zeros instead of the previous output.
+
+    Returns:
+        `(outputs, (h,))`.
+    """
+    units = recurrent_kernel.shape[0]
+    input_bias, recurrent_bias = None, None
+    if bias is not None:
+        if reset_after:
+            input_bias, recurrent_bias = bias[0], bias[1]
+        else:
+            input_bias = bias
+    projected = _time_major_projection(inputs, kernel, input_bias, go_backwards)
+    step_mask = _step_mask(mask, go_backwards)
+    gates_kernel = recurrent_kernel[:, : 2 * units]
+    candidate_kernel = recurrent_kernel[:, 2 * units :]
+    h = h0
+    outputs = []
+    for t in range(projected.shape[0]):
+        x_z, x_r, x_h = projected[t].chunk(3, dim=-1)
+        if reset_after:
+            inner = torch.matmul(h, recurrent_kernel)
+            if recurrent_bias is not None:
+                inner = inner + recurrent_bias
+            r_z, r_r, r_h = inner.chunk(3, dim=-1)
+            z = recurrent_activation(x_z + r_z)
+            r = recurrent_activation(x_r + r_r)
+            candidate = activation(x_h + r * r_h)
+        else:
+            r_z, r_r = torch.matmul(h, gates_kernel).chunk(2, dim=-1)
+            z = recurrent_activation(x_z + r_z)
+            r = recurrent_activation(x_r + r_r)
+            candidate = activation(x_h + torch.matmul(r * h, candidate_kernel))
+        new_h = z * h + (1 - z) * candidate
+        h = new_h if step_mask is None else torch.where(step_mask[t], new_h, h)
+        if return_sequences:
+            outputs.append(h)
+    return _finish(outputs, h, step_mask, return_sequences, zero_output_for_mask), (h,)
