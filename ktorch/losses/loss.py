@@ -254,6 +254,15 @@ class Loss:
         Returns:
             A scalar tensor (or per-sample values when the reduction is `"none"`).
         """
+        if (
+            sample_weight is None
+            and self.reduction == "sum_over_batch_size"
+            and torch.is_tensor(y_pred)
+            and y_pred.dtype == self._dtype
+        ):
+            fused = self._fused_mean(y_true, y_pred)
+            if fused is not None:
+                return fused
         in_mask = getattr(y_pred, "_keras_mask", None)
         y_pred = to_tensor(y_pred, self._dtype)
         y_true = to_tensor(y_true, self._dtype if self._cast_y_true else None, y_pred.device)
@@ -270,6 +279,14 @@ class Loss:
             reduction=self.reduction,
             dtype=self._dtype,
         )
+
+    def _fused_mean(self, y_true: Any, y_pred: torch.Tensor) -> torch.Tensor | None:
+        """The unweighted mean loss in one fused kernel, or None where that does not apply.
+
+        The per-step training loss takes this path: one kernel with its own reduction instead
+        of per-sample values followed by the general weighting and reduction code.
+        """
+        return None
 
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         """Returns the per-sample loss values; implemented by subclasses."""

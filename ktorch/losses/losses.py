@@ -367,6 +367,38 @@ def sparse_categorical_crossentropy(
     return result
 
 
+def _sparse_categorical_crossentropy_mean(
+    y_true: Any,
+    y_pred: torch.Tensor,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> torch.Tensor | None:
+    """Mean of `sparse_categorical_crossentropy` over a `(N, C)` batch with `(N,)` or `(N, 1)`
+    integer targets, as one fused kernel; None for any other case (the general path)."""
+    if (
+        ignore_class is not None
+        or y_pred.ndim != 2
+        or axis not in (-1, 1)
+        or not torch.is_tensor(y_true)
+        or y_true.is_floating_point()
+        or y_true.device != y_pred.device
+        or getattr(y_pred, "_keras_mask", None) is not None
+    ):
+        return None
+    target = y_true.reshape(-1) if y_true.ndim == 2 and y_true.shape[1] == 1 else y_true
+    if target.ndim != 1 or target.shape[0] != y_pred.shape[0]:
+        return None
+    if target.dtype != torch.long:
+        target = target.long()
+    if from_logits:
+        return F.cross_entropy(y_pred, target)
+    return F.nll_loss(_normalized_log_probs(y_pred, -1), target)
+
+
+_FUSED_MEANS = {sparse_categorical_crossentropy: _sparse_categorical_crossentropy_mean}
+
+
 def ctc(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Connectionist temporal classification loss, with label 0 as the blank/padding label.
 
@@ -523,6 +555,10 @@ class LossFunctionWrapper(Loss):
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def _fused_mean(self, y_true: Any, y_pred: torch.Tensor) -> torch.Tensor | None:
+        fused = _FUSED_MEANS.get(self.fn)
+        return None if fused is None else fused(y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

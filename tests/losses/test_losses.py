@@ -572,3 +572,16 @@ def test_torch_loss_config_round_trip():
     torch.testing.assert_close(rebuilt(labels, logits), loss(labels, logits))
     with pytest.raises(ValueError, match="module_class"):
         losses.TorchLoss.from_config({"name": "x", "module_class": "Linear", "module_config": {}})
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("target_shape", [(16,), (16, 1)])
+def test_sparse_crossentropy_fused_mean_equals_general_path(from_logits, target_shape):
+    y_pred = torch.rand(16, 5) if not from_logits else torch.randn(16, 5)
+    y_true = torch.randint(0, 5, target_shape)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    fused = loss(y_true, y_pred)
+    general = loss(y_true.float(), y_pred)  # float targets take the general path
+    weighted = loss(y_true, y_pred, sample_weight=torch.ones(16))
+    torch.testing.assert_close(fused, general)
+    torch.testing.assert_close(fused, weighted)
