@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ktorch.layers.input_spec import assert_input_compatibility
 from ktorch.layers.layer import Layer
 from ktorch.layers.node import KerasTensor
 from ktorch.layers.rnn.dropout_rnn_cell import DropoutRNNCell
@@ -128,6 +129,8 @@ class RNN(Layer):
     # ------------------------------------------------------------------ state
 
     def build(self, sequences_shape, initial_state_shape=None) -> None:
+        if self.input_spec is not None:
+            assert_input_compatibility(self.input_spec, tuple(sequences_shape), self.name)
         step_shape = (sequences_shape[0],) + tuple(sequences_shape[2:])
         build_sublayer(self.cell, step_shape)
         if self.stateful:

@@ -4,7 +4,7 @@ import torch
 
 import ktorch
 from ktorch.layers import LSTM, RNN, Embedding, LSTMCell, Masking
-from tests.keras_ref import keras_module
+from tests.keras_ref import keras_module, to_numpy
 from tests.layers.rnn.parity import assert_parity, normalized
 
 
@@ -162,3 +162,27 @@ def test_config_round_trip():
     ref = keras.layers.LSTMCell(3, recurrent_dropout=0.5, name="c").get_config()
     assert normalized(cell.get_config()) == normalized(ref)
     assert LSTMCell.from_config(cell.get_config()).get_config() == cell.get_config()
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match="units=0"):
+        LSTM(0)
+    with pytest.raises(ValueError, match="use_cudnn=maybe"):
+        LSTM(2, use_cudnn="maybe")
+    with pytest.raises(ValueError, match="ndim=3"):
+        LSTM(2)(ktorch.Input((4,)))
+
+
+def test_cell_called_alone_matches_keras_cell():
+    keras = keras_module()
+    x = _x(3, 1, 4)[:, 0]
+    h = np.random.default_rng(7).standard_normal((3, 5)).astype("float32")
+    c = np.random.default_rng(8).standard_normal((3, 5)).astype("float32")
+    theirs = keras.layers.LSTMCell(5)
+    expected_out, (expected_h, expected_c) = theirs(x, [h, c])
+    ours = LSTMCell(5)
+    ours(torch.as_tensor(x), [torch.as_tensor(h), torch.as_tensor(c)])
+    ours.set_weights(theirs.get_weights())
+    out, (new_h, new_c) = ours(torch.as_tensor(x), [torch.as_tensor(h), torch.as_tensor(c)])
+    np.testing.assert_allclose(out.detach().numpy(), to_numpy(expected_out), atol=1e-5)
+    np.testing.assert_allclose(new_c.detach().numpy(), to_numpy(expected_c), atol=1e-5)
