@@ -10,7 +10,6 @@ reference below produce the same mask bit for bit.
 
 from __future__ import annotations
 
-import functools
 import numbers
 
 import torch
@@ -195,13 +194,8 @@ def fused_dropout(
 # import torch._dynamo (seconds of import time).
 def _draw_seed(generator: torch.Generator | None) -> int:
     if torch.compiler.is_compiling():
-        return _seed_outside_graph()(generator)
+        return torch.compiler.disable(_draw_seed_eager)(generator)
     return _draw_seed_eager(generator)
-
-
-@functools.cache
-def _seed_outside_graph():
-    return torch.compiler.disable(_draw_seed_eager)
 
 
 def _draw_seed_eager(generator: torch.Generator | None) -> int:

@@ -37,7 +37,7 @@ def test_keras_parity_and_shapes(rank, kind, data_format, keepdims):
     symbolic = layer(layers.Input(shape[1:]))
     assert tuple(symbolic.shape) == (None, *tuple(ref_out.shape)[1:])
     config = layer.get_config()
-    assert config == {**ref_layer.get_config(), "dtype": config["dtype"]}
+    assert config == {**ref_layer.get_config(), "dtype": config["dtype"], "name": config["name"]}
     assert getattr(layers, name).from_config(config).get_config() == config
 
 

@@ -24,7 +24,7 @@ def _compare(name, kwargs, shape):
     symbolic = layer(layers.Input(shape[1:]))
     assert tuple(symbolic.shape) == (None, *expected.shape[1:])
     config = layer.get_config()
-    assert config == {**ref_layer.get_config(), "dtype": config["dtype"]}
+    assert config == {**ref_layer.get_config(), "dtype": config["dtype"], "name": config["name"]}
     assert getattr(layers, name).from_config(config).get_config() == config
     return layer, out
 

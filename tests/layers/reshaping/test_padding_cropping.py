@@ -33,7 +33,7 @@ def _compare(name, kwargs, shape):
     assert tuple(layer.compute_output_shape(shape)) == tuple(ref_out.shape)
     assert tuple(layer(layers.Input(shape[1:])).shape) == (None, *tuple(ref_out.shape)[1:])
     config = layer.get_config()
-    assert config == {**ref_layer.get_config(), "dtype": config["dtype"]}
+    assert config == {**ref_layer.get_config(), "dtype": config["dtype"], "name": config["name"]}
     assert getattr(layers, name).from_config(config).get_config() == config
     return out
 
