@@ -61,3 +61,12 @@ def test_weights_and_config():
     assert normalized(cell.get_config()) == normalized(
         keras.layers.SimpleRNNCell(2, name="c", seed=1).get_config()
     )
+
+
+@pytest.mark.parametrize("layer_fn", [lambda: SimpleRNN(4), lambda: RNN(SimpleRNNCell(4))])
+def test_gradients_flow(layer_fn):
+    layer = layer_fn()
+    x = torch.as_tensor(_x()).requires_grad_(True)
+    layer(x, mask=torch.as_tensor(_mask())).sum().backward()
+    assert x.grad.abs().sum() > 0
+    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in layer.trainable_weights)
