@@ -267,14 +267,15 @@ class RNN(Layer):
                 states = new_states
                 last = output
             else:
-                keep = _expand(step_mask[:, t], output)
+                step_keep = step_mask[:, t]
+                keep = _expand(step_keep, output)
                 prev_out = torch.zeros_like(output) if last is None else last
                 out_fill = torch.zeros_like(output) if self.zero_output_for_mask else prev_out
                 last = torch.where(keep, output, out_fill)
                 states = tree.pack_sequence_as(
                     states,
                     [
-                        torch.where(_expand(keep, new), new, old)
+                        torch.where(_expand(step_keep, new), new, old)
                         for new, old in zip(
                             tree.flatten(new_states), tree.flatten(states), strict=True
                         )
