@@ -681,17 +681,18 @@ class Trainer:
         self._set_mode(False)
         callback_list.on_predict_begin()
         outputs = []
+        batch_begin = callback_list.needs_batch("predict_begin")
         batch_end = callback_list.needs_batch("predict_end")
         with torch.no_grad():
             for step, batch in enumerate(self._batches(adapter, device)):
-                callback_list.on_predict_batch_begin(step)
+                if batch_begin:
+                    callback_list.on_predict_batch_begin(step)
+                # Results stay on the device (no grad, so nothing to detach); one transfer at
+                # the end avoids a sync per batch.
                 result = self.predict_step((batch[0],))
-                # Keep results on the device; one transfer at the end avoids a sync per batch.
-                outputs.append(tree.map_structure(lambda t: t.detach(), result))
+                outputs.append(result)
                 if batch_end:
                     callback_list.on_predict_batch_end(step, {"outputs": result})
-                else:
-                    callback_list.on_predict_batch_end(step, None)
         callback_list.on_predict_end()
         if not outputs:
             raise ValueError("The prediction data produced no batch: it is empty.")
@@ -780,7 +781,7 @@ def _concat_outputs(outputs: list):
     first = outputs[0]
 
     def cat(*parts):
-        return torch.cat([p.reshape(p.shape) for p in parts]).cpu().numpy()
+        return torch.cat(parts).cpu().numpy()
 
     if isinstance(first, dict):
         return {k: cat(*[o[k] for o in outputs]) for k in first}
