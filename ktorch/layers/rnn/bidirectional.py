@@ -90,6 +90,9 @@ class Bidirectional(Layer):
         self.return_state = layer.return_state
         self.supports_masking = True
         self.input_spec = layer.input_spec
+        if self._batch_input_shape is None and layer._batch_input_shape is not None:
+            # `Bidirectional(LSTM(..., input_shape=...))` as first layer of a Sequential model.
+            self.__dict__["_batch_input_shape"] = layer._batch_input_shape
 
     def _verify_layer_config(self) -> None:
         forward, backward = self.forward_layer, self.backward_layer

@@ -109,3 +109,10 @@ def test_config_round_trip():
     assert clone.get_config() == layer.get_config()
     from_keras = Bidirectional.from_config(ref.get_config())
     assert from_keras.merge_mode == "ave" and from_keras.backward_layer.go_backwards
+
+
+def test_input_shape_on_wrapped_layer_builds_sequential():
+    model = ktorch.Sequential([Bidirectional(LSTM(3, return_sequences=True, input_shape=(5, 4)))])
+    assert model.built and model.output.shape == (None, 5, 6)
+    model = ktorch.Sequential([Bidirectional(GRU(2), input_shape=(5, 4))])
+    assert model.output.shape == (None, 4)
