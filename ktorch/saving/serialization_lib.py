@@ -47,13 +47,15 @@ def serialize_keras_object(obj: Any) -> Any:
     cls = type(obj)
     registered = _GLOBAL_CUSTOM_NAMES.get(cls)
     module = getattr(cls, "_keras_module", None)
-    if registered is not None or module is None:
+    public = registered is None and module is not None and cls.__module__.startswith("ktorch.")
+    if not public:
         module = cls.__module__
     return {
         "module": module,
         "class_name": cls.__name__,
         "config": serialize_keras_object(obj.get_config()),
-        "registered_name": registered or cls.__name__,
+        # As Keras writes it: None for the library's public classes, else the registered name.
+        "registered_name": None if public else (registered or cls.__name__),
     }
 
 
