@@ -195,3 +195,11 @@ def test_deepcopy_and_pickle_keep_variables():
         assert isinstance(clone.kernel, ktorch.layers.Variable)
         assert clone.kernel.path == layer.kernel.path
         assert torch.equal(clone.kernel, layer.kernel)
+
+
+def test_mixed_precision_policy_keeps_float32_weights():
+    layer = layers.Dense(4, dtype="mixed_bfloat16")
+    out = layer(torch.ones(2, 3))
+    assert layer.kernel.dtype == torch.float32
+    assert out.dtype == torch.bfloat16
+    assert layer.dtype_policy == "mixed_bfloat16"

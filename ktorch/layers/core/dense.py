@@ -47,6 +47,8 @@ class Dense(Layer):
         kernel_constraint=None,
         bias_constraint=None,
         lora_rank=None,
+        lora_alpha=None,
+        quantization_config=None,
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
@@ -55,8 +57,13 @@ class Dense(Layer):
                 f"Received an invalid value for `units`, expected a positive integer. "
                 f"Received: units={units}"
             )
-        if lora_rank is not None:
-            raise ValueError(f"Argument `lora_rank` is not supported. Received: {lora_rank}")
+        for arg, value in (
+            ("lora_rank", lora_rank),
+            ("lora_alpha", lora_alpha),
+            ("quantization_config", quantization_config),
+        ):
+            if value is not None:
+                raise ValueError(f"Argument `{arg}` is not supported. Received: {arg}={value!r}")
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -97,8 +104,13 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs):
+        kernel, bias = self.kernel, self.bias
+        if kernel.dtype != inputs.dtype:
+            # Mixed precision ("mixed_bfloat16"): float32 weights compute in the input dtype.
+            kernel = kernel.to(inputs.dtype)
+            bias = bias.to(inputs.dtype) if bias is not None else None
         # kernel.T is a view: F.linear consumes the transposed layout without a copy.
-        outputs = F.linear(inputs, self.kernel.T, self.bias)
+        outputs = F.linear(inputs, kernel.T, bias)
         if self._linear:
             return outputs
         return self.activation(outputs)
@@ -119,6 +131,7 @@ class Dense(Layer):
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
                 "kernel_constraint": constraints.serialize(self.kernel_constraint),
                 "bias_constraint": constraints.serialize(self.bias_constraint),
+                "quantization_config": None,
             }
         )
         return config
