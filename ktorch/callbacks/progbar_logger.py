@@ -59,7 +59,7 @@ class ProgbarLogger(Callback):
             self._bar = tqdm(
                 total=self.params.get("steps"),
                 file=sys.stdout,
-                bar_format="{n_fmt}/{total_fmt} {bar:20} {elapsed} {postfix}",
+                bar_format="{n_fmt}/{total_fmt} {bar:20} {elapsed} {desc}",
                 ascii=" =",
                 dynamic_ncols=True,
                 leave=True,
@@ -75,7 +75,7 @@ class ProgbarLogger(Callback):
         if logs is not None and now - self._last_refresh >= _REFRESH_SECONDS:
             # Reading logs makes the metrics' values host-side: only as often as the bar redraws.
             self._last_refresh = now
-            bar.set_postfix_str(self._postfix(logs), refresh=False)
+            bar.set_description_str(self._postfix(logs), refresh=False)
 
     def _postfix(self, logs) -> str:
         per_step = (time.monotonic() - self._start) / max(self._seen, 1)
@@ -86,7 +86,7 @@ class ProgbarLogger(Callback):
     def _close(self, logs) -> None:
         elapsed = time.monotonic() - self._start
         if self._bar is not None:
-            self._bar.set_postfix_str(self._postfix(logs or {}), refresh=False)
+            self._bar.set_description_str(self._postfix(logs or {}), refresh=False)
             self._bar.close()
             self._bar = None
         elif self.verbose == 2:
