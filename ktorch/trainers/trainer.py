@@ -65,18 +65,22 @@ class LazyLogs(MutableMapping):
 
 
 def _to_floats(logs: dict) -> dict:
-    """Converts a dict of scalars (tensors or numbers) to floats with a single host sync."""
+    """Converts a dict of scalars (tensors or numbers) to floats, one host sync per device."""
     flat = {}
     for key, value in logs.items():
         if isinstance(value, dict):
             flat.update(value)
         else:
             flat[key] = value
-    tensors = [(k, v) for k, v in flat.items() if torch.is_tensor(v)]
     result = {k: v for k, v in flat.items() if not torch.is_tensor(v)}
-    if tensors:
-        values = torch.stack([v.detach().reshape(()).float().cpu() for _, v in tensors]).tolist()
-        result.update({k: float(v) for (k, _), v in zip(tensors, values, strict=False)})
+    by_device: dict[torch.device, list] = {}
+    for key, value in flat.items():
+        if torch.is_tensor(value):
+            by_device.setdefault(value.device, []).append((key, value))
+    for items in by_device.values():
+        # Stacked on their device first: one transfer (one sync) per device, not per value.
+        values = torch.stack([v.detach().reshape(()).float() for _, v in items]).tolist()
+        result.update({k: float(v) for (k, _), v in zip(items, values, strict=True)})
     return {
         k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
         for k, v in ((k, result[k]) for k in flat)
