@@ -656,10 +656,7 @@ class Trainer:
             epochs=1,
             steps=adapter.num_batches,
         )
-        if not self.built:
-            first = next(iter(adapter))
-            with torch.no_grad():
-                self(first[0], training=False)
+        # An unbuilt model builds itself on the first batch (on that batch's device).
         logs = self._evaluate_loop(adapter, callback_list, self._device())
         if return_dict:
             return logs

@@ -374,3 +374,18 @@ def test_jit_compile_matches_eager_without_recompiling():
     np.testing.assert_allclose(eager_loss, jit_loss, rtol=1e-5)
     # Per-call bookkeeping must not make every step a new graph.
     assert counters["stats"]["unique_graphs"] <= 2
+
+
+def test_evaluate_unbuilt_model_on_generator_uses_every_batch():
+    x, y = _data(32)
+    model = ktorch.Sequential([layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy")
+    batches = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8)]
+    seen = []
+
+    class Count(ktorch.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    model.evaluate(iter(batches), steps=4, verbose=0, callbacks=[Count()])
+    assert seen == [0, 1, 2, 3]
