@@ -506,7 +506,22 @@ class Layer(torch.nn.Module):
             self.set_weights(self._initial_weights)
             self.__dict__["_initial_weights"] = None
 
+    def _track_containers(self) -> None:
+        """Registers layers held in plain lists/dicts filled after assignment.
+
+        `self.blocks = []` followed by `self.blocks.append(Dense(...))` (a common Keras
+        pattern) is only known to hold layers once filled; before the first build such
+        public containers become `ModuleList`/`ModuleDict` so their weights are registered.
+        Private attributes (`_name`) are left alone: they hold the module's own bookkeeping.
+        """
+        for name, value in list(self.__dict__.items()):
+            if isinstance(value, (list, tuple, dict)) and not name.startswith("_"):
+                items = value.values() if isinstance(value, dict) else value
+                if items and all(isinstance(v, torch.nn.Module) for v in items):
+                    setattr(self, name, value)
+
     def _maybe_build(self, args, kwargs) -> None:
+        self._track_containers()
         shapes_by_arg = {}
         names = getattr(type(self), "_call_arg_names", ("inputs",))
         for arg_name, value in zip(names, args, strict=False):

@@ -77,6 +77,7 @@ class Model(Trainer, Layer):
         """Builds the model's weights by running it once on zeros of `input_shape`."""
         if self.built:
             return
+        self._track_containers()
         self.built = True
         if input_shape is not None:
             specs = _specs(input_shape, self._compute_dtype)
@@ -85,6 +86,7 @@ class Model(Trainer, Layer):
     def _maybe_build(self, args, kwargs) -> None:
         if type(self).build is Model.build:
             # A subclassed model's sub-layers build themselves during the call.
+            self._track_containers()
             self.built = True
             return
         super()._maybe_build(args, kwargs)
