@@ -42,7 +42,11 @@ _context = _CallContext()
 
 
 def new_call() -> None:
-    """Starts an outermost call: losses added from now on belong to it."""
+    """Starts an outermost call: losses added from now on belong to it.
+
+    No counter is bumped here: under torch.compile it would be guarded on and recompile the
+    forward every step.
+    """
     # Cleared in place: compiled graphs keep referring to the same list objects.
     for layer in _context.loss_layers:
         layer._losses.clear()
@@ -601,9 +605,7 @@ class Layer(torch.nn.Module):
                 kwargs.pop("mask", None)
             if self.supports_masking:
                 mask = _get_mask(first)
-        if ctx.depth == 0 and not torch.compiler.is_compiling():
-            # Under torch.compile the caller starts the call (see `new_call`): a counter bumped
-            # inside the graph would be guarded on and recompile every step.
+        if ctx.depth == 0:
             new_call()
         ctx.depth += 1
         ctx.training = training
