@@ -203,3 +203,18 @@ def test_mixed_precision_policy_keeps_float32_weights():
     assert layer.kernel.dtype == torch.float32
     assert out.dtype == torch.bfloat16
     assert layer.dtype_policy == "mixed_bfloat16"
+
+
+@pytest.mark.slow
+def test_compiled_model_keeps_one_call_of_losses_and_one_graph():
+    from torch._dynamo.utils import counters
+
+    model = ktorch.Sequential(
+        [ktorch.Input((6,)), layers.Dense(4, activity_regularizer="l2"), layers.Dense(2)]
+    )
+    compiled = torch.compile(model)
+    counters.clear()
+    for _ in range(4):
+        compiled(torch.randn(3, 6))
+    assert len(model.losses) == 1
+    assert counters["stats"]["unique_graphs"] == 1
