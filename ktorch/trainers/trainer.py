@@ -18,6 +18,7 @@ import torch
 from ktorch import metrics as metrics_module
 from ktorch import optimizers as optimizers_module
 from ktorch.callbacks.callback_list import CallbackList
+from ktorch.layers.layer import new_call
 from ktorch.trainers import distributed
 from ktorch.trainers.compile_utils import CompileLoss, CompileMetrics
 from ktorch.trainers.data_adapters import (
@@ -356,6 +357,9 @@ class Trainer:
         if self._jit_compile:
             if self._compiled_forward is None:
                 self.__dict__["_compiled_forward"] = torch.compile(self.__call__)
+            # Start the call eagerly: the graph then always sees an empty per-call loss list,
+            # so it does not recompile when other models ran in between.
+            new_call()
             return self._compiled_forward(x, training=training)
         return self(x, training=training)
 
