@@ -208,8 +208,6 @@ class IterableDataAdapter:
         self.steps = steps
         self._one_shot = iter(data) is data
         self._iterator = None
-        if self._one_shot and steps is None:
-            self.steps = None
         self._known_batches = None
         try:
             self._known_batches = len(data)

@@ -18,7 +18,7 @@ import torch
 from ktorch import metrics as metrics_module
 from ktorch import optimizers as optimizers_module
 from ktorch.callbacks.callback_list import CallbackList
-from ktorch.layers.layer import new_call
+from ktorch.layers.layer import _context, new_call
 from ktorch.trainers import distributed
 from ktorch.trainers.compile_utils import CompileLoss, CompileMetrics
 from ktorch.trainers.data_adapters import (
@@ -307,8 +307,6 @@ class Trainer:
         return total
 
     def _regularization_losses(self) -> list[torch.Tensor]:
-        from ktorch.layers.layer import _context
-
         if self._regularized is None:
             self.__dict__["_regularized"] = [
                 w for w in self.weights if getattr(w, "regularizer", None) is not None
@@ -552,10 +550,8 @@ class Trainer:
                 step = -1
                 for step, batch in enumerate(self._batches(adapter, device)):
                     if first_batch:
+                        # Builds an unbuilt model on this batch, on the batch's own device.
                         undo = self._first_train_batch(batch)
-                        device = self._device()
-                        if batch[0] is not None and device.type != "cpu":
-                            batch = _move(batch, device, False)
                         first_batch = False
                     report = (step + 1) % every == 0
                     if batch_begin and report:
@@ -715,10 +711,8 @@ class Trainer:
         device = self._device()
         if device.type != "cpu":
             batch = _move(batch, device, False)
+        # An unbuilt model builds on the CPU batch, so the batch is already where the model is.
         undo = self._first_train_batch(batch)
-        device = self._device()
-        if device.type != "cpu":
-            batch = _move(batch, device, False)
         self._set_mode(True)
         try:
             self.reset_metrics()
