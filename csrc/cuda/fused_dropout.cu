@@ -1,7 +1,7 @@
 // CUDA implementation of ktorch::fused_dropout and ktorch::fused_dropout_backward.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime.h>
@@ -127,7 +127,7 @@ std::tuple<at::Tensor, at::Tensor> fused_dropout_cuda(const at::Tensor& x, doubl
   }
   const int64_t n_bytes = dropout_mask_bytes(n);
   const uint32_t threshold = dropout_threshold(p);
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), op, [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const opmath_t scale = static_cast<opmath_t>(1.0 / (1.0 - p));
@@ -160,7 +160,7 @@ at::Tensor fused_dropout_backward_cuda(const at::Tensor& grad, const at::Tensor&
     return out;
   }
   const int64_t n_bytes = dropout_mask_bytes(n);
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const opmath_t scale = static_cast<opmath_t>(1.0 / (1.0 - p));
