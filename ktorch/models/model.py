@@ -121,6 +121,65 @@ class Model(Trainer, Layer):
     def get_config(self) -> dict:
         return Layer.get_config(self)
 
+    # Saving goes through ktorch.saving, imported on use: saving sits above models.
+
+    def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True, **kwargs):
+        """Saves the whole model: architecture, weights, compile config and optimizer state.
+
+        Args:
+            filepath: a `.keras` path (the Keras 3 zip) or a `.h5`/`.hdf5` path (the legacy
+                Keras 2 HDF5 layout).
+            overwrite: whether to replace an existing file (else ask on the terminal).
+            include_optimizer: whether to store the optimizer's state with the model.
+
+        Example:
+            ```python
+            model.save("model.keras")
+            restored = ktorch.saving.load_model("model.keras")
+            ```
+        """
+        from ktorch.saving import saving_api
+
+        saving_api.save_model(
+            self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, **kwargs
+        )
+
+    def save_weights(self, filepath, overwrite: bool = True, **kwargs) -> None:
+        """Saves the weights to `.weights.h5` (Keras 3), `.h5` (Keras 2) or `.safetensors`."""
+        from ktorch.saving import saving_api
+
+        saving_api.save_weights(self, filepath, overwrite=overwrite, **kwargs)
+
+    def load_weights(
+        self, filepath, skip_mismatch: bool = False, by_name: bool = False, **kwargs
+    ) -> None:
+        """Loads weights saved by `save_weights` (or by Keras) from any supported format.
+
+        Args:
+            filepath: a `.weights.h5`, `.h5`, `.keras` or `.safetensors` file.
+            skip_mismatch: skip the layers whose weights do not match in count or shape,
+                with a warning, instead of raising.
+            by_name: match layers by name instead of by position/path; layers absent from the
+                file keep their weights.
+        """
+        from ktorch.saving import saving_api
+
+        saving_api.load_weights(
+            self, filepath, skip_mismatch=skip_mismatch, by_name=by_name, **kwargs
+        )
+
+    def to_json(self, **kwargs) -> str:
+        """Returns the model's architecture as a JSON string (`model_from_json` reads it)."""
+        from ktorch.saving import saving_api
+
+        return saving_api.model_to_json(self, **kwargs)
+
+    def to_yaml(self, **kwargs) -> str:
+        """Returns the model's architecture as a YAML string (`model_from_yaml` reads it)."""
+        from ktorch.saving import saving_api
+
+        return saving_api.model_to_yaml(self, **kwargs)
+
 
 def _specs(shape, dtype):
     if isinstance(shape, dict):

@@ -8,6 +8,12 @@ from ktorch.saving.object_registration import (
     get_registered_object,
     register_keras_serializable,
 )
+from ktorch.saving.saving_api import (
+    load_model,
+    load_weights,
+    save_model,
+    save_weights,
+)
 from ktorch.saving.serialization_lib import deserialize_keras_object, serialize_keras_object
 
 __all__ = [
@@ -17,6 +23,10 @@ __all__ = [
     "get_custom_objects",
     "get_registered_name",
     "get_registered_object",
+    "load_model",
+    "load_weights",
     "register_keras_serializable",
+    "save_model",
+    "save_weights",
     "serialize_keras_object",
 ]
