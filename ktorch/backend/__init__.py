@@ -1,5 +1,11 @@
-"""Keras `backend` compatibility helpers (`K.floatx()`, `K.clear_session()`, ...)."""
+"""Keras `backend` compatibility helpers (`K.floatx()`, `K.clear_session()`, `K.function`...)."""
 
+from ktorch.backend.function import (
+    Function,
+    function,
+    learning_phase,
+    set_learning_phase,
+)
 from ktorch.config import (
     epsilon,
     floatx,
@@ -21,12 +27,16 @@ def clear_session() -> None:
 
 
 __all__ = [
+    "Function",
     "backend",
     "clear_session",
     "epsilon",
     "floatx",
+    "function",
     "image_data_format",
+    "learning_phase",
     "set_epsilon",
     "set_floatx",
     "set_image_data_format",
+    "set_learning_phase",
 ]

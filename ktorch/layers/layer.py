@@ -19,7 +19,7 @@ from torch.nn.modules import module as _torch_module
 from ktorch import config
 from ktorch.layers.input_spec import assert_input_compatibility
 from ktorch.layers.node import KerasTensor, Node, standardize_dtype, torch_dtype
-from ktorch.layers.variable import Variable
+from ktorch.layers.variable import Variable, to_numpy_copy
 from ktorch.utils import naming, tree
 
 _ALLOWED_KWARGS = {"input_shape", "batch_input_shape", "batch_size", "input_dim", "weights"}
@@ -324,7 +324,7 @@ class Layer(torch.nn.Module):
 
     def get_weights(self) -> list[np.ndarray]:
         """Returns the weights as a list of NumPy arrays, in `weights` order."""
-        return [w.detach().cpu().numpy() for w in self.weights]
+        return [to_numpy_copy(w) for w in self.weights]
 
     def set_weights(self, weights) -> None:
         """Sets the weights from a list of arrays, in `weights` order."""

@@ -108,7 +108,17 @@ class Variable(torch.nn.Parameter):
         return self
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        return self.detach().cpu().numpy()
+        """A copy of the value as a NumPy array (never a view of the weight's memory)."""
+        return to_numpy_copy(self)
+
+
+def to_numpy_copy(tensor: torch.Tensor) -> np.ndarray:
+    """`tensor` as a NumPy array that does not share its memory (a later update of the tensor
+    leaves the array unchanged, as Keras's `get_weights` promises)."""
+    value = tensor.detach()
+    # .cpu() of a device tensor already copies; a CPU tensor needs its own copy.
+    value = value.clone() if value.device.type == "cpu" else value.cpu()
+    return value.numpy()
 
 
 def _rebuild_variable(data, requires_grad, state):

@@ -31,10 +31,14 @@ class Model(Trainer, Layer):
     """
 
     def __new__(cls, *args, **kwargs):
-        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+        if _functional_init_arguments(args, kwargs):
             from ktorch.models.functional import Functional
 
-            return Layer.__new__(Functional, *args, **kwargs)
+            if not issubclass(cls, Functional):
+                # `Model(inputs, outputs)`, or a Model subclass built like one (Keras's
+                # pattern for overriding `train_step` on a functional model).
+                target = Functional if cls is Model else _functional_variant(cls)
+                return Layer.__new__(target, *args, **kwargs)
         return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, *args, **kwargs):
@@ -179,6 +183,46 @@ class Model(Trainer, Layer):
         from ktorch.saving import saving_api
 
         return saving_api.model_to_yaml(self, **kwargs)
+
+
+_FUNCTIONAL_VARIANTS: dict[type, type] = {}
+
+
+def _functional_init_arguments(args, kwargs) -> bool:
+    """Whether constructor arguments are `(inputs, outputs)` of a functional graph."""
+    if len(args) == 2:
+        inputs = args[0]
+    elif len(args) == 1 and "outputs" in kwargs:
+        inputs = args[0]
+    elif not args and "inputs" in kwargs and "outputs" in kwargs:
+        inputs = kwargs["inputs"]
+    else:
+        return False
+    if isinstance(inputs, dict):
+        inputs = list(inputs.values())
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    return bool(inputs) and all(isinstance(t, KerasTensor) for t in inputs)
+
+
+def _functional_variant(cls: type) -> type:
+    """`cls` with `Functional` mixed in, named as `cls`: its overrides win, the graph runs."""
+    variant = _FUNCTIONAL_VARIANTS.get(cls)
+    if variant is None:
+        from ktorch.models.functional import Functional
+
+        variant = type(
+            cls.__name__,
+            (cls, Functional),
+            {
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+                "__doc__": cls.__doc__,
+            },
+        )
+        variant._functional_origin = cls
+        _FUNCTIONAL_VARIANTS[cls] = variant
+    return variant
 
 
 def _specs(shape, dtype):

@@ -80,6 +80,8 @@ def register_keras_serializable(package: str = "Custom", name: str | None = None
 
 def get_registered_name(obj) -> str:
     """Returns the registered name of `obj`, or its `__name__` when not registered."""
+    # A Model subclass built functionally runs as a generated variant of its class.
+    obj = vars(obj).get("_functional_origin", obj) if isinstance(obj, type) else obj
     if obj in _GLOBAL_CUSTOM_NAMES:
         return _GLOBAL_CUSTOM_NAMES[obj]
     return obj.__name__

@@ -111,7 +111,11 @@ class CompileLoss:
             self.trackers = [metrics_module.Mean(name=f"{n}_loss") for n in names]
         self.built = True
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+        if regularization_losses:
+            # Keras 2's `self.compiled_loss(y, y_pred, regularization_losses=self.losses)`.
+            total = self(y_true, y_pred, sample_weight)
+            return total + sum(regularization_losses)
         if not self.built:
             self.build(y_true, y_pred)
         if self._single is not None:

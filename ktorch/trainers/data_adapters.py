@@ -16,24 +16,7 @@ import torch
 
 from ktorch import config
 from ktorch.utils import tree
-
-
-def unpack_x_y_sample_weight(data):
-    """Splits a batch into `(x, y, sample_weight)` as Keras does."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if len(data) == 1:
-        return data[0], None, None
-    if len(data) == 2:
-        return data[0], data[1], None
-    if len(data) == 3:
-        return data
-    raise ValueError(
-        "Data is expected to be in format `x`, `(x,)`, `(x, y)`, or `(x, y, sample_weight)`. "
-        f"Received a tuple of length {len(data)}."
-    )
+from ktorch.utils.batch_utils import unpack_x_y_sample_weight
 
 
 def to_tensor(value) -> Any:

@@ -1,6 +1,13 @@
 """Utilities: seeding, custom-object scopes, summaries."""
 
 from ktorch.saving.object_registration import CustomObjectScope, custom_object_scope
+from ktorch.utils.batch_utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from ktorch.utils.random import set_random_seed
 
-__all__ = ["CustomObjectScope", "custom_object_scope", "set_random_seed"]
+__all__ = [
+    "CustomObjectScope",
+    "custom_object_scope",
+    "pack_x_y_sample_weight",
+    "set_random_seed",
+    "unpack_x_y_sample_weight",
+]

@@ -223,3 +223,15 @@ def test_compiled_model_keeps_one_call_of_losses_without_recompiling():
     # At most one recompile (the per-call loss list goes from empty to filled), then none.
     assert graphs <= 2
     assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_get_weights_and_numpy_return_copies():
+    """Arrays taken before training keep their values (EarlyStopping relies on it)."""
+    layer = ktorch.layers.Dense(3)
+    layer(torch.ones(2, 4))
+    kernel_array = layer.get_weights()[0]
+    numpy_array = layer.kernel.numpy()
+    with torch.no_grad():
+        layer.kernel.add_(1.0)
+    np.testing.assert_allclose(layer.get_weights()[0], kernel_array + 1.0)
+    np.testing.assert_allclose(layer.kernel.numpy(), numpy_array + 1.0)
