@@ -25,6 +25,7 @@ class InputLayer(Layer):
         batch_size=None,
         dtype=None,
         sparse=None,
+        ragged=None,
         batch_shape=None,
         input_tensor=None,
         optional=False,
@@ -76,6 +77,7 @@ class InputLayer(Layer):
             "batch_shape": list(self.batch_shape),
             "dtype": self._input_tensor.dtype,
             "sparse": self.sparse,
+            "optional": self.optional,
             "name": self.name,
         }
 
