@@ -17,7 +17,12 @@ _BATCH_HOOKS = {
 
 
 def _overrides(callback, names) -> bool:
-    return any(getattr(type(callback), name, None) is not getattr(Callback, name) for name in names)
+    # A hook set on the instance (`callback.on_batch_end = fn`) counts as an override too.
+    own = getattr(callback, "__dict__", {})
+    return any(
+        name in own or getattr(type(callback), name, None) is not getattr(Callback, name)
+        for name in names
+    )
 
 
 class CallbackList(Callback):
@@ -47,6 +52,11 @@ class CallbackList(Callback):
         self.set_params(params)
         if model is not None:
             self.set_model(model)
+        for callback in self.callbacks:
+            # Callbacks that act on the others (BackupAndRestore saves their state) see them.
+            attach = getattr(callback, "_attach", None)
+            if attach is not None:
+                attach(self)
         self._refresh_batch_hooks()
 
     def _refresh_batch_hooks(self) -> None:
