@@ -1,5 +1,7 @@
 """Callbacks: hooks into `fit`, `evaluate` and `predict`."""
 
+from ktorch.callbacks import experimental
+from ktorch.callbacks.backup_and_restore import BackupAndRestore
 from ktorch.callbacks.callback import Callback
 from ktorch.callbacks.callback_list import CallbackList
 from ktorch.callbacks.csv_logger import CSVLogger
@@ -15,6 +17,7 @@ from ktorch.callbacks.tensorboard import TensorBoard
 from ktorch.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
+    "BackupAndRestore",
     "CSVLogger",
     "Callback",
     "CallbackList",
@@ -28,4 +31,5 @@ __all__ = [
     "RemoteMonitor",
     "TensorBoard",
     "TerminateOnNaN",
+    "experimental",
 ]

@@ -27,6 +27,7 @@ from ktorch.trainers.data_adapters import (
     train_validation_split,
     unpack_x_y_sample_weight,
 )
+from ktorch.utils import random as random_utils
 from ktorch.utils import tree
 
 
@@ -143,6 +144,10 @@ class Trainer:
         d["_trained_weights"] = None
         d["_constrained"] = None
         d["_regularized"] = None
+        # Random state at the start of the current epoch, and where a restored backup
+        # resumes (set by BackupAndRestore): see `fit`.
+        d["_epoch_rng_state"] = None
+        d["_resume_point"] = None
 
     # ------------------------------------------------------------------ compile
 
@@ -542,13 +547,31 @@ class Trainer:
         batch_end = callback_list.needs_batch("train_end")
         self._set_mode(True)
         callback_list.on_train_begin()
+        resume, self._resume_point = self._resume_point, None
+        if resume is not None:
+            initial_epoch = resume["epoch"]
         logs = {}
         try:
             for epoch in range(initial_epoch, epochs):
-                self.reset_metrics()
+                skip = 0
+                if resume is not None:
+                    # Replay the epoch's shuffling, skip the batches already trained on, then
+                    # continue the random streams from the backup (BackupAndRestore).
+                    random_utils.set_rng_state(resume["epoch_rng"])
+                    skip = resume["step"]
+                    if skip == 0:
+                        random_utils.set_rng_state(resume["rng"])
+                else:
+                    self.reset_metrics()
+                self.__dict__["_epoch_rng_state"] = random_utils.get_rng_state()
                 callback_list.on_epoch_begin(epoch)
                 step = -1
                 for step, batch in enumerate(self._batches(adapter, device)):
+                    if skip:
+                        if step < skip:
+                            continue
+                        random_utils.set_rng_state(resume["rng"])
+                        skip = 0
                     if first_batch:
                         # Builds an unbuilt model on this batch, on the batch's own device.
                         undo = self._first_train_batch(batch)
@@ -557,10 +580,15 @@ class Trainer:
                     if batch_begin and report:
                         callback_list.on_train_batch_begin(step)
                     step_logs = self.train_step(self._pack(batch))
+                    if resume is not None:
+                        self._add_metric_states(resume.pop("metrics", None))
                     if batch_end and report:
                         callback_list.on_train_batch_end(step, self._lazy_logs(step_logs))
                     if self.stop_training:
                         break
+                if resume is not None:
+                    self._add_metric_states(resume.pop("metrics", None))
+                resume = None
                 if step < 0:
                     raise ValueError(
                         "The training data produced no batch in this epoch: it is empty or "
@@ -579,6 +607,24 @@ class Trainer:
             self._set_mode(False)
         callback_list.on_train_end(logs)
         return self.history
+
+    def _add_metric_states(self, states) -> None:
+        """Adds saved metric states (sums and counts) to the current ones when resuming.
+
+        Metric states are additive (data-parallel training sums them across processes too);
+        adding after the first step lets compiled metrics build themselves on real data first.
+        """
+        if states is None:
+            return
+        for metric, values in zip(self.metrics, states, strict=True):
+            variables = getattr(metric, "variables", [])
+            if len(variables) != len(values):
+                raise ValueError(
+                    f"Cannot restore the state of metric '{metric.name}': the backup has "
+                    f"{len(values)} variables, the metric {len(variables)}."
+                )
+            for variable, value in zip(variables, values, strict=True):
+                variable.add_(value.to(variable.device, variable.dtype))
 
     def _first_train_batch(self, batch) -> list:
         """Builds the model on the first batch if needed and captures the trained weights."""
