@@ -2,11 +2,13 @@
 
 from ktorch.saving.object_registration import CustomObjectScope, custom_object_scope
 from ktorch.utils.batch_utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
+from ktorch.utils.file_utils import get_file
 from ktorch.utils.random import set_random_seed
 
 __all__ = [
     "CustomObjectScope",
     "custom_object_scope",
+    "get_file",
     "pack_x_y_sample_weight",
     "set_random_seed",
     "unpack_x_y_sample_weight",
