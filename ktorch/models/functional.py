@@ -30,6 +30,8 @@ class Functional(Model):
         ```
     """
 
+    _keras_module = "keras.src.models.functional"  # where Keras 3 files say the class lives
+
     def __init__(self, inputs, outputs, name=None, **kwargs):
         trainable = kwargs.pop("trainable", True)
         super().__init__(name=name, trainable=trainable, **kwargs)

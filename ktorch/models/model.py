@@ -5,6 +5,7 @@ from __future__ import annotations
 from ktorch.layers.layer import Layer
 from ktorch.layers.node import KerasTensor
 from ktorch.trainers.trainer import Trainer
+from ktorch.utils import tree
 
 
 class Model(Trainer, Layer):
@@ -84,13 +85,19 @@ class Model(Trainer, Layer):
         self._track_containers()
         self.built = True
         if input_shape is not None:
+            self.__dict__["_build_input_shape"] = input_shape
             specs = _specs(input_shape, self._compute_dtype)
             self._probe_output_spec((specs,), {})
 
     def _maybe_build(self, args, kwargs) -> None:
         if type(self).build is Model.build:
-            # A subclassed model's sub-layers build themselves during the call.
+            # A subclassed model's sub-layers build themselves during the call. The input
+            # shape is kept for `get_build_config()`, so that a saved model can be rebuilt.
             self._track_containers()
+            if args:
+                self.__dict__["_build_input_shape"] = tree.map_structure(
+                    lambda x: tuple(x.shape) if hasattr(x, "shape") else None, args[0]
+                )
             self.built = True
             return
         super()._maybe_build(args, kwargs)

@@ -33,6 +33,8 @@ class Sequential(Model):
         ```
     """
 
+    _keras_module = "keras"  # where Keras 3 files say the class lives
+
     def __init__(self, layers=None, trainable: bool = True, name: str | None = None, **kwargs):
         super().__init__(trainable=trainable, name=name, **kwargs)
         self.__dict__["_input_layer"] = None
