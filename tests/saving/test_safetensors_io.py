@@ -247,6 +247,28 @@ def test_by_name_loads_only_shared_layers(tmp_path):
         np.testing.assert_array_equal(ours, kept)
 
 
+def test_faq_load_by_name(tmp_path):
+    fname = tmp_path / "my_model_weights.safetensors"
+    model = ktorch.Sequential()
+    model.add(layers.Dense(2, input_dim=3, name="dense_1"))
+    model.add(layers.Dense(3, name="dense_2"))
+    model.save_weights(fname)
+
+    model_new = ktorch.Sequential()
+    model_new.add(layers.Dense(2, input_dim=3, name="dense_1"))  # will be loaded
+    model_new.add(layers.Dense(10, name="new_dense"))  # will not be loaded
+    kept = model_new.get_layer("new_dense").get_weights()
+    model_new.load_weights(fname, by_name=True)
+    for ours, theirs in zip(
+        model_new.get_layer("dense_1").get_weights(),
+        model.get_layer("dense_1").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(ours, theirs)
+    for ours, before in zip(model_new.get_layer("new_dense").get_weights(), kept, strict=True):
+        np.testing.assert_array_equal(ours, before)
+
+
 def test_by_name_matches_nested_weights_whatever_their_inner_names(tmp_path):
     source = _sequence_model(ktorch)
     source.save_weights(tmp_path / "w.safetensors")
