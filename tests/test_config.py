@@ -60,3 +60,18 @@ def test_setters_validate():
     ktorch.config.set_epsilon(1e-3)
     assert ktorch.config.epsilon() == 1e-3
     ktorch.config.set_epsilon(old)
+
+
+def test_enable_op_determinism(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        ktorch.config.enable_op_determinism()
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(before)
+        torch.backends.cudnn.deterministic = False
