@@ -268,6 +268,16 @@ def test_we_read_keras_json(name):
     _assert_same_outputs(model, reference, _sample(shape), atol=1e-5)
 
 
+def test_keras_json_with_python_lambda_bytecode_is_refused():
+    keras = keras_module()
+    inputs = keras.Input((3,), name="x")
+    outputs = keras.layers.Lambda(lambda t: t * 2, name="double")(inputs)
+    json_string = keras.Model(inputs, outputs).to_json()
+    assert "__lambda__" in json_string
+    with pytest.raises(ValueError, match="__lambda__"):
+        model_from_json(json_string)
+
+
 @pytest.mark.xfail(
     reason="ktorch's Functional lets a node's recorded training=False (written by Keras 3 for "
     "every Dropout/BatchNormalization call) win over the model call's training=True",
