@@ -163,7 +163,9 @@ class Functional(Model):
                     lambda x: values[id(x)] if isinstance(x, KerasTensor) else x, node.call_kwargs
                 )
                 if training is not None and layer._call_has_training:
-                    call_kwargs.setdefault("training", training)
+                    # As in Keras 3, the model call's mode overrides the one recorded at
+                    # graph construction (Keras writes `training: false` into its files).
+                    call_kwargs["training"] = training
                 outputs = layer(*args, **call_kwargs)
             if len(node.output_tensors) == 1 and not isinstance(outputs, (list, tuple, dict)):
                 values[id(node.output_tensors[0])] = outputs

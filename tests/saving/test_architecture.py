@@ -278,11 +278,6 @@ def test_keras_json_with_python_lambda_bytecode_is_refused():
         model_from_json(json_string)
 
 
-@pytest.mark.xfail(
-    reason="ktorch's Functional lets a node's recorded training=False (written by Keras 3 for "
-    "every Dropout/BatchNormalization call) win over the model call's training=True",
-    strict=False,
-)
 def test_keras_json_dropout_still_trains():
     keras = keras_module()
     model = model_from_json(_mlp(keras).to_json())
