@@ -1,13 +1,17 @@
 """Trains a small convnet on scikit-learn's 8x8 digits with the Keras API.
 
-The data ships with scikit-learn (no download). Run with `python -m ktorch.examples.digits`;
-the process exits non-zero when the test accuracy stays below 0.95.
+The data ships with scikit-learn (no download). Run with `python -m ktorch.examples.digits`.
+The trained model is saved to a `.keras` file and loaded back; the process exits non-zero when
+the test accuracy stays below 0.95 or when the reloaded model predicts differently.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,8 +56,42 @@ def build_model():
     return model
 
 
-def main(epochs: int = 40, batch_size: int = 32, verbose: int | str = 1) -> float:
-    """Trains, evaluates and shows a few predictions.
+class Result(NamedTuple):
+    """What the demo found: the test accuracy and whether the reloaded model agrees."""
+
+    accuracy: float
+    reload_identical: bool
+
+
+def check_reload(model, x: np.ndarray) -> bool:
+    """Saves `model` to a `.keras` file, loads it back and compares the predictions on `x`.
+
+    Args:
+        model: the trained model.
+        x: inputs to predict on.
+
+    Returns:
+        Whether the reloaded model's predictions are identical to the model's.
+    """
+    import ktorch
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "digits.keras")
+        model.save(path)
+        reloaded = ktorch.saving.load_model(path)
+    expected = model.predict(x, verbose=0)
+    received = reloaded.predict(x, verbose=0)
+    identical = bool(np.array_equal(expected, received))
+    if identical:
+        print(f"Saved to digits.keras and reloaded: identical predictions on {len(x)} images.")
+    else:
+        difference = float(np.max(np.abs(expected - received)))
+        print(f"Saved to digits.keras and reloaded: predictions differ (max |diff| {difference}).")
+    return identical
+
+
+def main(epochs: int = 40, batch_size: int = 32, verbose: int | str = 1) -> Result:
+    """Trains, evaluates, shows a few predictions, then saves and reloads the model.
 
     Args:
         epochs: training epochs.
@@ -61,7 +99,7 @@ def main(epochs: int = 40, batch_size: int = 32, verbose: int | str = 1) -> floa
         verbose: `fit`'s verbosity (1: a live progress bar per epoch).
 
     Returns:
-        The test accuracy, as printed.
+        The test accuracy, as printed, and whether the reloaded model predicts identically.
     """
     import ktorch
 
@@ -82,7 +120,7 @@ def main(epochs: int = 40, batch_size: int = 32, verbose: int | str = 1) -> floa
     predicted = model.predict(x_test[:12], verbose=0).argmax(axis=-1)
     print("Predicted:", " ".join(str(int(d)) for d in predicted))
     print("True:     ", " ".join(str(int(d)) for d in y_test[:12]))
-    return accuracy
+    return Result(accuracy, check_reload(model, x_test))
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -91,9 +129,12 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
-    accuracy = main(epochs=args.epochs, batch_size=args.batch_size)
-    if accuracy < MIN_ACCURACY:
-        print(f"Test accuracy {accuracy:.4f} is below {MIN_ACCURACY}.", file=sys.stderr)
+    result = main(epochs=args.epochs, batch_size=args.batch_size)
+    if result.accuracy < MIN_ACCURACY:
+        print(f"Test accuracy {result.accuracy:.4f} is below {MIN_ACCURACY}.", file=sys.stderr)
+        return 1
+    if not result.reload_identical:
+        print("The model loaded from its .keras file predicts differently.", file=sys.stderr)
         return 1
     return 0
 

@@ -78,8 +78,10 @@ class Saveable:
 
 
 def join(path: str, name: str) -> str:
-    """`path/name`, or `name` at the root."""
-    return f"{path}/{name}" if path else name
+    """`path/name` (`name` at the root, `path` for an empty name)."""
+    if not path or not name:
+        return path or name
+    return f"{path}/{name}"
 
 
 def own_variables(layer: Layer) -> list[torch.Tensor]:

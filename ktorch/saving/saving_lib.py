@@ -23,7 +23,9 @@ import base64
 import builtins
 import contextlib
 import datetime
+import itertools
 import json
+import marshal
 import os
 import re
 import shutil
@@ -280,6 +282,8 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
         model.fit(x, y)  # continues where the saved model stopped
         ```
     """
+    from ktorch.layers import deserialize as deserialize_layer
+
     filepath = os.fspath(filepath)
     with _open_archive(filepath) as archive:
         names = _member_names(archive, filepath)
@@ -298,7 +302,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
         scope = dict(custom_objects or {})
         config = _resolve_lambdas(config, scope, safe_mode)
         with CustomObjectScope(scope):
-            model = _deserialize_model(config, scope)
+            model = deserialize_layer(config, custom_objects=scope)
             if compile and compile_config:
                 _compile_from_config(model, compile_config, scope)
         if WEIGHTS_FILENAME not in names:
@@ -518,23 +522,23 @@ def _resolve_lambdas(config: Any, scope: dict, safe_mode: bool) -> Any:
                 "file. Loading it could run arbitrary code, so it is refused by default. If you "
                 "trust the source of the file, pass `safe_mode=False` to the loading function."
             )
-        name = f"__lambda_{len(scope)}__"
+        name = next(f"__lambda_{i}__" for i in itertools.count() if f"__lambda_{i}__" not in scope)
         scope[name] = _function_from_bytecode(config.get("config"))
         return name
     return {key: _resolve_lambdas(value, scope, safe_mode) for key, value in config.items()}
 
 
 def _function_from_bytecode(config: Any):
-    value = config.get("value") if isinstance(config, dict) else None
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-        code, defaults = value[0], value[1] if len(value) > 1 else None
-        closure = value[2] if len(value) > 2 else None
-    elif isinstance(value, str):
-        code, defaults, closure = value, None, None
+    """A function from Keras's `{"code", "defaults", "closure"}` or `{"value": [...]}` config."""
+    if isinstance(config, dict) and isinstance(config.get("value"), (list, tuple)):
+        parts = list(config["value"]) + [None, None]
+        code, defaults, closure = parts[0], parts[1], parts[2]
+    elif isinstance(config, dict):
+        code, defaults, closure = config.get("code"), config.get("defaults"), config.get("closure")
     else:
+        code = defaults = closure = None
+    if not isinstance(code, str):
         raise ValueError(f"Invalid serialized lambda: expected its bytecode. Received: {config!r}")
-    import marshal
-
     try:
         compiled = marshal.loads(base64.b64decode(code.encode("ascii")))
     except (ValueError, EOFError, TypeError) as error:
@@ -543,9 +547,7 @@ def _function_from_bytecode(config: Any):
         ) from error
     if not isinstance(compiled, types.CodeType):
         raise ValueError("Invalid serialized lambda: the bytecode does not hold a function.")
-    cells = None
-    if closure:
-        cells = tuple(types.CellType(c) for c in closure)
+    cells = tuple(types.CellType(value) for value in closure) if closure else None
     return types.FunctionType(
         compiled,
         {"__builtins__": builtins},
@@ -553,12 +555,6 @@ def _function_from_bytecode(config: Any):
         argdefs=tuple(defaults) if defaults else None,
         closure=cells,
     )
-
-
-def _deserialize_model(config: dict, custom_objects: dict):
-    from ktorch.layers import deserialize
-
-    return deserialize(config, custom_objects=custom_objects)
 
 
 def _deserialize_leaves(structure: Any, deserialize):
