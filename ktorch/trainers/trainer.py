@@ -799,25 +799,78 @@ class Trainer:
 
     # ------------------------------------------------------- deprecated aliases
 
-    def fit_generator(self, generator, *args, **kwargs):
+    # Keras 2's generator methods, with their positional order. `max_queue_size`, `workers`
+    # and `use_multiprocessing` belong to the data source in ktorch (`PyDataset(workers=...)`):
+    # accepted here for old code, they do not change how a generator is read.
+
+    def fit_generator(
+        self,
+        generator,
+        steps_per_epoch=None,
+        epochs: int = 1,
+        verbose="auto",
+        callbacks=None,
+        validation_data=None,
+        validation_steps=None,
+        validation_freq: int = 1,
+        class_weight=None,
+        max_queue_size: int = 10,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        shuffle=True,
+        initial_epoch: int = 0,
+    ):
+        """Deprecated: `fit` accepts generators; this calls it with Keras 2's arguments."""
         warnings.warn(
             "`fit_generator` is deprecated: use `fit`, which accepts generators.",
             DeprecationWarning,
             stacklevel=2,
         )
-        return self.fit(generator, *args, **kwargs)
+        return self.fit(
+            generator,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_data=validation_data,
+            validation_steps=validation_steps,
+            validation_freq=validation_freq,
+            class_weight=class_weight,
+            shuffle=shuffle,
+            initial_epoch=initial_epoch,
+        )
 
-    def evaluate_generator(self, generator, *args, **kwargs):
+    def evaluate_generator(
+        self,
+        generator,
+        steps=None,
+        callbacks=None,
+        max_queue_size: int = 10,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        verbose=0,
+    ):
+        """Deprecated: `evaluate` accepts generators."""
         warnings.warn(
             "`evaluate_generator` is deprecated: use `evaluate`.", DeprecationWarning, stacklevel=2
         )
-        return self.evaluate(generator, *args, **kwargs)
+        return self.evaluate(generator, steps=steps, callbacks=callbacks, verbose=verbose)
 
-    def predict_generator(self, generator, *args, **kwargs):
+    def predict_generator(
+        self,
+        generator,
+        steps=None,
+        callbacks=None,
+        max_queue_size: int = 10,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        verbose=0,
+    ):
+        """Deprecated: `predict` accepts generators."""
         warnings.warn(
             "`predict_generator` is deprecated: use `predict`.", DeprecationWarning, stacklevel=2
         )
-        return self.predict(generator, *args, **kwargs)
+        return self.predict(generator, steps=steps, callbacks=callbacks, verbose=verbose)
 
 
 def _concat_outputs(outputs: list):
