@@ -114,6 +114,9 @@ class SGD(Optimizer):
         return buffer * -(self._torch_lr or 0.0)
 
     def _torch_state(self, slots, param):
+        if "momentum" not in slots:
+            # Plain SGD keeps no state (and Keras creates no slot for it).
+            return {}
         lr = self._current_learning_rate()
         if not lr:
             return {"momentum_buffer": torch.zeros_like(param)}
