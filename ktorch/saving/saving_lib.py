@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import collections
 import contextlib
 import datetime
 import itertools
@@ -400,7 +401,7 @@ def _member_names(archive: zipfile.ZipFile, filepath: str) -> set[str]:
                 f"Invalid .keras file {filepath}: member name {name!r} is not a safe relative "
                 "path (absolute, with '..', a drive or a backslash); refusing to load it."
             )
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, count in collections.Counter(names).items() if count > 1)
     if duplicates:
         raise ValueError(
             f"Invalid .keras file {filepath}: members {duplicates} appear more than once."
@@ -492,9 +493,14 @@ def _load_assets(model, archive: zipfile.ZipFile, names: set[str]) -> None:
     with tempfile.TemporaryDirectory() as root:
         for name in members:
             target = os.path.join(root, *name[len(prefix) :].split("/"))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with archive.open(name, "r") as member, open(target, "xb") as out:
-                shutil.copyfileobj(member, out, _COPY_CHUNK)
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with archive.open(name, "r") as member, open(target, "xb") as out:
+                    shutil.copyfileobj(member, out, _COPY_CHUNK)
+            except (FileExistsError, NotADirectoryError) as error:
+                raise ValueError(
+                    f"Invalid .keras file: asset member '{name}' collides with another asset."
+                ) from error
         for saveable in owners:
             directory = os.path.join(root, *saveable.path.split("/")) if saveable.path else root
             if os.path.isdir(directory):
@@ -715,6 +721,12 @@ def _load_weights_into(
     by_name: bool = False,
 ) -> None:
     index = _FileIndex(h5, source)
+    if not model.built and any(index.variables.values()):
+        raise ValueError(
+            f"Cannot load the weights of {source}: model '{model.name}' is not built, so it has "
+            "no variables to load them into (its config has no build config). Build the model, "
+            "then load the weights with `load_weights`."
+        )
     plan = _Plan()
     problems: list[str] = []
     consumed: set[str] = set()

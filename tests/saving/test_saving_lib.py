@@ -18,7 +18,7 @@ import torch
 
 import ktorch
 from ktorch import layers
-from ktorch.saving import keras_layout
+from ktorch.saving import keras_layout, saving_lib
 from tests.keras_ref import keras_module, to_numpy
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -670,7 +670,7 @@ import sys, time
 import numpy as np
 sys.path.insert(0, {repo!r})
 import ktorch
-from ktorch.saving import keras_layout
+from ktorch.saving import keras_layout, saving_lib
 
 original = saving_lib._write_member
 
@@ -707,3 +707,80 @@ def test_killed_save_keeps_the_previous_file(tmp_path):
     assert process.returncode == -signal.SIGKILL
     loaded = ktorch.saving.load_model(path)
     _assert_same_weights(loaded, model)
+
+
+def test_keras_compile_objects_load_and_save_back(keras, tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.1),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+        metrics=[keras.metrics.CategoricalAccuracy(), "mae", keras.metrics.AUC()],
+        weighted_metrics=["accuracy"],
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, size=8)]
+    model.fit(x, y, verbose=0)
+    model.save(tmp_path / "keras.keras")
+    expected = model.evaluate(x, y, verbose=0, return_dict=True)
+
+    ours = ktorch.saving.load_model(tmp_path / "keras.keras")
+    assert isinstance(ours.optimizer, ktorch.optimizers.AdamW)
+    assert ours.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    logs = ours.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs.keys() == expected.keys()
+    for key in logs:
+        np.testing.assert_allclose(logs[key], expected[key], rtol=1e-5)
+
+    ours.save(tmp_path / "ours.keras")
+    back = keras.saving.load_model(tmp_path / "ours.keras")
+    logs = back.evaluate(x, y, verbose=0, return_dict=True)
+    for key in logs:
+        np.testing.assert_allclose(logs[key], expected[key], rtol=1e-5)
+
+
+def _double(x):
+    return x * 2.0 + 1.0
+
+
+ktorch.saving.register_keras_serializable(package="saving_test", name="double")(_double)
+
+
+def test_lambda_with_registered_function_moves_both_ways(keras, tmp_path):
+    keras.saving.register_keras_serializable(package="saving_test", name="double")(_double)
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    theirs = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(_double)])
+    theirs.save(tmp_path / "keras.keras")
+    ours = ktorch.saving.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), x * 2.0 + 1.0)
+    ours.save(tmp_path / "ours.keras")
+    back = keras.saving.load_model(tmp_path / "ours.keras")
+    np.testing.assert_allclose(to_numpy(back.predict(x, verbose=0)), x * 2.0 + 1.0)
+
+
+def test_decompression_bomb_member_is_refused(tmp_path, monkeypatch):
+    _, good = _saved_file(tmp_path)
+    with zipfile.ZipFile(good) as old, zipfile.ZipFile(tmp_path / "bomb.keras", "w") as new:
+        for info in old.infolist():
+            new.writestr(info.filename, old.read(info.filename))
+        new.writestr("padding.bin", b"\0" * (1 << 20), compress_type=zipfile.ZIP_DEFLATED)
+    # The real floor is 4 GiB: lowered here so that a 1 MiB member of zeros counts as a bomb.
+    monkeypatch.setattr(saving_lib, "_BOMB_FLOOR_BYTES", 1 << 16)
+    with pytest.raises(ValueError, match="decompression bomb"):
+        ktorch.saving.load_model(tmp_path / "bomb.keras")
+
+
+def test_unbuilt_model_in_file_with_weights_raises(tmp_path):
+    model = Tower()
+    model(np.zeros((2, 6), "float32"))
+    model.save(tmp_path / "m.keras")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("config.json"))
+    assert config["build_config"] == {"input_shape": [2, 6]}
+    del config["build_config"]
+    _rewrite_zip(
+        tmp_path / "m.keras",
+        tmp_path / "unbuilt.keras",
+        replace={"config.json": json.dumps(config).encode()},
+    )
+    with pytest.raises(ValueError, match="not built"):
+        ktorch.saving.load_model(tmp_path / "unbuilt.keras")
