@@ -34,6 +34,7 @@ import tempfile
 import types
 import warnings
 import zipfile
+import zlib
 from typing import Any
 
 import h5py
@@ -303,7 +304,13 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
         scope = dict(custom_objects or {})
         config = _resolve_lambdas(config, scope, safe_mode)
         with CustomObjectScope(scope):
-            model = deserialize_layer(config, custom_objects=scope)
+            try:
+                model = deserialize_layer(config, custom_objects=scope)
+            except (KeyError, IndexError, AttributeError, RecursionError) as error:
+                raise ValueError(
+                    f"Invalid .keras file {filepath}: `{CONFIG_FILENAME}` does not describe a "
+                    f"valid model ({type(error).__name__}: {error})."
+                ) from error
             if compile and compile_config:
                 _compile_from_config(model, compile_config, scope)
         if WEIGHTS_FILENAME not in names:
@@ -384,9 +391,9 @@ def _open_archive(filepath: str):
         ) from error
     try:
         yield archive
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise ValueError(
-            f"Invalid .keras file {filepath}: a member is damaged ({error})."
+            f"Invalid .keras file {filepath}: a member is damaged or truncated ({error})."
         ) from error
     finally:
         archive.close()
@@ -436,7 +443,7 @@ def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
 def _parse_json(data: bytes, member: str, filepath: str):
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(
             f"Invalid .keras file {filepath}: `{member}` is not valid JSON ({error})."
         ) from error

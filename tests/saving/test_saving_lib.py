@@ -784,3 +784,38 @@ def test_unbuilt_model_in_file_with_weights_raises(tmp_path):
     )
     with pytest.raises(ValueError, match="not built"):
         ktorch.saving.load_model(tmp_path / "unbuilt.keras")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"class_name": "Sequential", "config": {"name": "s"}},
+        {"class_name": "Functional", "config": {"name": "f", "layers": []}},
+        {"class_name": "NoSuchModel", "config": {}},
+    ],
+    ids=["sequential-no-layers", "functional-no-inputs", "unknown-class"],
+)
+def test_config_with_missing_keys_raises_value_error(config, tmp_path):
+    _, good = _saved_file(tmp_path)
+    _rewrite_zip(good, tmp_path / "bad.keras", replace={"config.json": json.dumps(config).encode()})
+    with pytest.raises(ValueError):
+        ktorch.saving.load_model(tmp_path / "bad.keras")
+
+
+def test_bfloat16_weights_move_both_ways(keras, tmp_path):
+    def model(lib):
+        return lib.Sequential([lib.Input((4,)), lib.layers.Dense(3, dtype="bfloat16")])
+
+    ours = model(ktorch)
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    with h5py.File(tmp_path / "ours.weights.h5", "r") as h5:
+        assert h5["layers/dense/vars/0"].attrs["dtype"] == "bfloat16"
+    theirs = model(keras)
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    for a, b in zip(ours.weights, theirs.weights, strict=True):
+        np.testing.assert_array_equal(a.detach().float().numpy(), to_numpy(b).astype("float32"))
+    theirs = model(keras)
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    ours.load_weights(tmp_path / "theirs.weights.h5")
+    for a, b in zip(ours.weights, theirs.weights, strict=True):
+        np.testing.assert_array_equal(a.detach().float().numpy(), to_numpy(b).astype("float32"))
