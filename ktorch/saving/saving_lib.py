@@ -897,7 +897,7 @@ def _stage_optimizer(plan: _Plan, model, index: _FileIndex, strict: bool) -> Non
         return
     current = optimizer.variables
     if not optimizer.built or len(found) != len(current):
-        if len(found) != len(current):
+        if len(found) != len(current) and not _is_fresh_optimizer_state(optimizer, found):
             warnings.warn(
                 f"Skipping variable loading for optimizer '{optimizer.name}', because it has "
                 f"{len(current)} variables whereas the saved optimizer has {len(found)} "
@@ -933,6 +933,23 @@ def _stage_optimizer(plan: _Plan, model, index: _FileIndex, strict: bool) -> Non
     _keep_configured_learning_rate(optimizer, store)
     plan.optimizer = optimizer
     plan.optimizer_store = store
+
+
+def _is_fresh_optimizer_state(optimizer, found: dict[str, h5py.Dataset]) -> bool:
+    """Whether the file holds the state of an optimizer that never stepped (no slots yet).
+
+    Such a state (`iterations` = 0 and the learning rate) is what a freshly compiled optimizer
+    already has: nothing is lost by not loading it.
+    """
+    head = 2 if isinstance(optimizer.get_config().get("learning_rate"), float) else 1
+    iterations = found.get("0")
+    return (
+        len(found) == head
+        and iterations is not None
+        and iterations.shape == ()
+        and iterations.dtype.kind in "iu"
+        and int(iterations[()]) == 0
+    )
 
 
 def _keep_configured_learning_rate(optimizer, store: dict[str, np.ndarray]) -> None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 
 import h5py
@@ -236,7 +237,10 @@ def test_compile_config_roundtrip(tmp_path):
         steps_per_execution=2,
     )
     model.save(tmp_path / "m.keras")
-    loaded = ktorch.saving.load_model(tmp_path / "m.keras")
+    with warnings.catch_warnings():
+        # The optimizer never stepped: its (empty) state loads without a warning.
+        warnings.simplefilter("error", UserWarning)
+        loaded = ktorch.saving.load_model(tmp_path / "m.keras")
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     assert isinstance(loaded.loss["out1"], ktorch.losses.Huber)
     assert loaded.loss["out1"].get_config() == model.loss["out1"].get_config()
@@ -819,3 +823,24 @@ def test_bfloat16_weights_move_both_ways(keras, tmp_path):
     ours.load_weights(tmp_path / "theirs.weights.h5")
     for a, b in zip(ours.weights, theirs.weights, strict=True):
         np.testing.assert_array_equal(a.detach().float().numpy(), to_numpy(b).astype("float32"))
+
+
+def test_load_weights_restores_a_built_optimizer_or_warns_when_it_differs(tmp_path):
+    source = _trained_sequential()
+    source.save_weights(tmp_path / "m.weights.h5")
+    x, y = _seq_data(n=8)
+
+    same = _sequential(ktorch)
+    same.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    same.fit(x, y, epochs=1, verbose=0)
+    same.load_weights(tmp_path / "m.weights.h5")
+    assert same.optimizer.iterations == source.optimizer.iterations
+    for ours, theirs in zip(same.optimizer.variables, source.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+    other = _sequential(ktorch)
+    other.compile(optimizer=ktorch.optimizers.SGD(momentum=0.9), loss="mse")
+    other.fit(x, np.eye(3, dtype="float32")[y], epochs=1, verbose=0)
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):
+        other.load_weights(tmp_path / "m.weights.h5")
+    _assert_same_weights(other, source)
