@@ -81,6 +81,7 @@ class BackupAndRestore(Callback):
         self._epoch = 0
         self._batches_done = 0
         self._saved_at = -1
+        self._saved_epoch = None
         self._first_epoch = None
         self._pending = None
 
@@ -102,21 +103,20 @@ class BackupAndRestore(Callback):
 
     def on_train_begin(self, logs=None):
         model = self.model
-        if not model.built:
-            raise ValueError(
-                "To use the BackupAndRestore callback, the model must be built before calling "
-                "`fit()`: give it an `Input`, call it on data, or call `model.build(shape)`. "
-                f"Model '{model.name}' is unbuilt."
-            )
-        model._prepare_training()
         self._batches_done = 0
         self._saved_at = -1
+        self._saved_epoch = None
         self._first_epoch = None
         self._pending = None
         self._remove_stale_temporaries()
         state = self._read()
-        if state is not None:
-            self._restore(state)
+        if state is None:
+            return
+        if not model.built:
+            # Built by fit on its first batch the first time: rebuild it the same way.
+            _build_from_specs(model, state.get("input_specs"), self.backup_dir)
+        model._prepare_training()
+        self._restore(state)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -126,20 +126,20 @@ class BackupAndRestore(Callback):
                 # After every callback's on_train_begin, which may reset its own state.
                 self._restore_callbacks(self._pending)
                 self._pending = None
-        elif self.save_freq == "epoch":
-            # The previous epoch and all its epoch-end callbacks are complete now.
-            self._save(epoch, 0)
 
     def on_train_batch_begin(self, batch, logs=None):
-        # Backing up before a batch, not after one, catches every callback's batch-end work.
-        if (
-            isinstance(self.save_freq, int)
-            and batch > 0
-            and self._batches_done != self._saved_at
-            and self._batches_done % self.save_freq == 0
-        ):
+        # A backup is taken before a batch, not after one: by then every callback has finished
+        # with the previous batch (and epoch), and the epoch's shuffling is drawn.
+        if self.save_freq == "epoch":
+            due = self._saved_epoch != self._epoch and self._epoch != self._first_epoch
+        else:
+            due = self._batches_done != self._saved_at and (
+                self._batches_done % self.save_freq == 0 and self._batches_done > 0
+            )
+        if due:
             self._save(self._epoch, batch)
             self._saved_at = self._batches_done
+            self._saved_epoch = self._epoch
 
     def on_train_batch_end(self, batch, logs=None):
         self._batches_done += 1
@@ -156,7 +156,8 @@ class BackupAndRestore(Callback):
                 if os.path.exists(path):
                     os.remove(path)
         elif self._first_epoch is not None:
-            self._save(self._epoch + 1, 0)
+            # Training is complete up to here: a longer run continues from this point.
+            self._save(self._epoch + 1, 0, epoch_rng=get_rng_state())
 
     def _remove_stale_temporaries(self) -> None:
         # Left by a process killed while writing a backup (atomic_write's naming).
@@ -168,7 +169,7 @@ class BackupAndRestore(Callback):
 
     # ------------------------------------------------------------------ state
 
-    def _state(self, epoch: int, step: int) -> dict:
+    def _state(self, epoch: int, step: int, epoch_rng=None) -> dict:
         model = self.model
         optimizer = model.optimizer
         return {
@@ -180,18 +181,19 @@ class BackupAndRestore(Callback):
             "metrics": [
                 [v.detach() for v in getattr(metric, "variables", [])] for metric in model.metrics
             ],
-            "epoch_rng": model._epoch_rng_state,
+            "epoch_rng": epoch_rng if epoch_rng is not None else model._epoch_rng_state,
             "rng": get_rng_state(),
             "seed_generators": _seed_generator_states(model),
             "callbacks": {type(c).__name__ + f"#{i}": c.get_state() for i, c in _indexed(self)},
             "history": _history_state(model),
+            "input_specs": model._first_input_specs,
         }
 
-    def _save(self, epoch: int, step: int) -> None:
+    def _save(self, epoch: int, step: int, epoch_rng=None) -> None:
         if not distributed.is_main_process():
             return
         tensors: dict[str, torch.Tensor] = {}
-        skeleton = _pack(self._state(epoch, step), tensors)
+        skeleton = _pack(self._state(epoch, step, epoch_rng), tensors)
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self._path):
             os.replace(self._path, self._previous)
@@ -263,6 +265,33 @@ class BackupAndRestore(Callback):
             if name in state["callbacks"]:
                 callback.set_state(state["callbacks"][name])
         _set_history_state(self.model, state["history"])
+
+
+def _build_from_specs(model, specs, backup_dir: str) -> None:
+    if specs is None:
+        raise ValueError(
+            f"The backup in {backup_dir} does not record the model's input shapes, and model "
+            f"'{model.name}' is unbuilt: build it before calling `fit()`."
+        )
+
+    def zeros(spec):
+        shape, dtype = spec
+        return torch.zeros([1, *shape[1:]], dtype=getattr(torch, dtype))
+
+    inputs = _map_specs(specs, zeros)
+    with torch.no_grad():
+        model(inputs, training=False)
+
+
+def _map_specs(specs, fn):
+    # A spec is a `[shape, dtype]` pair; containers of specs are lists, tuples and dicts.
+    if isinstance(specs, dict):
+        return {k: _map_specs(v, fn) for k, v in specs.items()}
+    if isinstance(specs, (list, tuple)) and len(specs) == 2 and isinstance(specs[1], str):
+        return fn(specs)
+    if isinstance(specs, (list, tuple)):
+        return type(specs)(_map_specs(v, fn) for v in specs)
+    return None
 
 
 def _indexed(backup: BackupAndRestore):

@@ -79,12 +79,15 @@ def standardize_reduction(reduction: str | None) -> str | None:
 
 
 def squeeze_or_expand_to_same_rank(
-    x1: torch.Tensor, x2: torch.Tensor, expand_rank_1: bool = True
+    x1: torch.Tensor, x2: torch.Tensor, expand_rank_1: bool = True, broadcast_rank_1: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Squeezes or expands the last axis when the ranks of `x1` and `x2` differ by one.
 
     The tensor with the extra trailing axis of size 1 is squeezed, except when the other is
-    rank 1 and `expand_rank_1` is True, in which case the rank-1 tensor is expanded.
+    rank 1 and `expand_rank_1` is True, in which case the rank-1 tensor is expanded. With
+    `broadcast_rank_1` (the regression losses), a rank-1 tensor facing a rank-2 one with a wider
+    last axis is expanded to `(batch, 1)` so that it broadcasts, as Keras 2 did with 1-D targets
+    (Keras 3 raises there; the FAQ's examples rely on it).
 
     Returns:
         The pair `(x1, x2)`, adjusted.
@@ -92,12 +95,12 @@ def squeeze_or_expand_to_same_rank(
     rank1, rank2 = x1.ndim, x2.ndim
     if rank1 == rank2:
         return x1, x2
-    if rank1 == rank2 + 1 and x1.shape[-1] == 1:
+    if rank1 == rank2 + 1 and (x1.shape[-1] == 1 or (broadcast_rank_1 and rank2 == 1)):
         if rank2 == 1 and expand_rank_1:
             x2 = x2.unsqueeze(-1)
         else:
             x1 = x1.squeeze(-1)
-    if rank2 == rank1 + 1 and x2.shape[-1] == 1:
+    if rank2 == rank1 + 1 and (x2.shape[-1] == 1 or (broadcast_rank_1 and rank1 == 1)):
         if rank1 == 1 and expand_rank_1:
             x1 = x1.unsqueeze(-1)
         else:

@@ -55,26 +55,34 @@ def _warn_single_class(name: str, y_pred: torch.Tensor) -> None:
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Mean squared error over the last axis: `mean(square(y_true - y_pred), axis=-1)`."""
-    y_true, y_pred = squeeze_or_expand_to_same_rank(*_prepare(y_true, y_pred))
+    y_true, y_pred = squeeze_or_expand_to_same_rank(
+        *_prepare(y_true, y_pred), broadcast_rank_1=True
+    )
     return torch.mean(torch.square(y_true - y_pred), dim=-1)
 
 
 def mean_absolute_error(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Mean absolute error over the last axis: `mean(abs(y_true - y_pred), axis=-1)`."""
-    y_true, y_pred = squeeze_or_expand_to_same_rank(*_prepare(y_true, y_pred))
+    y_true, y_pred = squeeze_or_expand_to_same_rank(
+        *_prepare(y_true, y_pred), broadcast_rank_1=True
+    )
     return torch.mean(torch.abs(y_true - y_pred), dim=-1)
 
 
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> torch.Tensor:
     """`100 * mean(abs((y_true - y_pred) / max(abs(y_true), epsilon)), axis=-1)`."""
-    y_true, y_pred = squeeze_or_expand_to_same_rank(*_prepare(y_true, y_pred))
+    y_true, y_pred = squeeze_or_expand_to_same_rank(
+        *_prepare(y_true, y_pred), broadcast_rank_1=True
+    )
     diff = torch.abs((y_true - y_pred) / torch.clamp(torch.abs(y_true), min=config.epsilon()))
     return 100.0 * torch.mean(diff, dim=-1)
 
 
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> torch.Tensor:
     """`mean(square(log(y_pred + 1) - log(y_true + 1)), axis=-1)`, inputs floored at epsilon."""
-    y_true, y_pred = squeeze_or_expand_to_same_rank(*_prepare(y_true, y_pred))
+    y_true, y_pred = squeeze_or_expand_to_same_rank(
+        *_prepare(y_true, y_pred), broadcast_rank_1=True
+    )
     eps = config.epsilon()
     first_log = torch.log(torch.clamp(y_pred, min=eps) + 1.0)
     second_log = torch.log(torch.clamp(y_true, min=eps) + 1.0)
@@ -89,7 +97,9 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> torch.Tensor:
 
 def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> torch.Tensor:
     """Huber loss: quadratic for errors up to `delta`, linear beyond, averaged on the last axis."""
-    y_true, y_pred = squeeze_or_expand_to_same_rank(*_prepare(y_true, y_pred))
+    y_true, y_pred = squeeze_or_expand_to_same_rank(
+        *_prepare(y_true, y_pred), broadcast_rank_1=True
+    )
     error = y_pred - y_true
     abs_error = torch.abs(error)
     quadratic = 0.5 * torch.square(error)
@@ -99,7 +109,9 @@ def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> torch.Tensor:
 
 def log_cosh(y_true: Any, y_pred: Any) -> torch.Tensor:
     """Logarithm of the hyperbolic cosine of the error, averaged on the last axis."""
-    y_true, y_pred = squeeze_or_expand_to_same_rank(*_prepare(y_true, y_pred))
+    y_true, y_pred = squeeze_or_expand_to_same_rank(
+        *_prepare(y_true, y_pred), broadcast_rank_1=True
+    )
     x = y_pred - y_true
     return torch.mean(x + F.softplus(-2.0 * x) - _LOG2, dim=-1)
 

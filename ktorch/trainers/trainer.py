@@ -148,6 +148,7 @@ class Trainer:
         # resumes (set by BackupAndRestore): see `fit`.
         d["_epoch_rng_state"] = None
         d["_resume_point"] = None
+        d["_first_input_specs"] = None
 
     # ------------------------------------------------------------------ compile
 
@@ -559,23 +560,21 @@ class Trainer:
                     # continue the random streams from the backup (BackupAndRestore).
                     random_utils.set_rng_state(resume["epoch_rng"])
                     skip = resume["step"]
-                    if skip == 0:
-                        random_utils.set_rng_state(resume["rng"])
                 else:
                     self.reset_metrics()
                 self.__dict__["_epoch_rng_state"] = random_utils.get_rng_state()
                 callback_list.on_epoch_begin(epoch)
                 step = -1
                 for step, batch in enumerate(self._batches(adapter, device)):
-                    if skip:
-                        if step < skip:
-                            continue
-                        random_utils.set_rng_state(resume["rng"])
-                        skip = 0
+                    if step < skip:
+                        continue
                     if first_batch:
                         # Builds an unbuilt model on this batch, on the batch's own device.
                         undo = self._first_train_batch(batch)
                         first_batch = False
+                    if resume is not None and "rng" in resume:
+                        # The random streams as they were when the backup was taken.
+                        random_utils.set_rng_state(resume.pop("rng"))
                     report = (step + 1) % every == 0
                     if batch_begin and report:
                         callback_list.on_train_batch_begin(step)
@@ -629,6 +628,15 @@ class Trainer:
     def _first_train_batch(self, batch) -> list:
         """Builds the model on the first batch if needed and captures the trained weights."""
         x = batch[0]
+        # Shapes and dtypes of the inputs (BackupAndRestore rebuilds an unbuilt model from them).
+        self.__dict__["_first_input_specs"] = tree.map_structure(
+            lambda t: (
+                [[None, *t.shape[1:]], str(t.dtype).removeprefix("torch.")]
+                if torch.is_tensor(t)
+                else None
+            ),
+            x,
+        )
         if not self.built:
             with torch.no_grad():
                 self(x, training=False)

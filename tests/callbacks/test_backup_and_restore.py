@@ -130,16 +130,63 @@ def test_experimental_alias_and_argument_errors(tmp_path):
         keras.callbacks.BackupAndRestore(tmp_path, save_freq="batch")
 
 
-def test_unbuilt_model_is_refused(tmp_path):
-    model = keras.Sequential([keras.layers.Dense(2)])
-    model.compile(optimizer="sgd", loss="mse")
-    with pytest.raises(ValueError, match="must be built"):
+def test_faq_example_as_written(tmp_path, monkeypatch, capsys):
+    """The FAQ's BackupAndRestore example, with an unbuilt model, verbatim but for the path."""
+    monkeypatch.chdir(tmp_path)
+    import numpy as np  # noqa: F401 (as in the FAQ)
+
+    class InterruptingCallback(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, log=None):
+            if epoch == 15:
+                raise RuntimeError("Interruption")
+
+    model = keras.Sequential([keras.layers.Dense(10)])
+    optimizer = keras.optimizers.SGD()
+    model.compile(optimizer, loss="mse")
+
+    x = np.random.random((24, 10))
+    y = np.random.random((24,))
+
+    backup_callback = keras.callbacks.experimental.BackupAndRestore(backup_dir="backup")
+    try:
         model.fit(
-            np.zeros((4, 3), "float32"),
-            np.zeros((4, 2), "float32"),
-            verbose=0,
-            callbacks=[keras.callbacks.BackupAndRestore(tmp_path)],
+            x, y, epochs=20, steps_per_epoch=5, callbacks=[backup_callback, InterruptingCallback()]
         )
+    except RuntimeError:
+        print("***Handling interruption***")
+        # This continues at the epoch where it left off.
+        history = model.fit(x, y, epochs=20, steps_per_epoch=5, callbacks=[backup_callback])
+    assert "***Handling interruption***" in capsys.readouterr().out
+    # The second fit trained epochs 15 to 19 only; the history covers the whole run.
+    assert backup_callback._first_epoch == 15
+    assert history.epoch == list(range(20))
+    assert model.optimizer.iterations == 100
+
+
+def test_unbuilt_model_resumes_exactly(tmp_path):
+    x, y = _data()
+
+    def unbuilt():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.layers.Dense(12, activation="relu"),
+                keras.layers.Dropout(0.3),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        return model
+
+    reference = unbuilt()
+    reference.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    backup = keras.callbacks.BackupAndRestore(tmp_path, save_freq=3)
+    with pytest.raises(Boom):
+        unbuilt().fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[backup, RaiseAt(8)])
+    model = unbuilt()
+    model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[backup])
+    for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_backup_of_another_model_is_refused(tmp_path):
