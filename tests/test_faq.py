@@ -216,3 +216,79 @@ def test_train_and_test_on_batch():
     first = model.train_on_batch(x, y)
     model.train_on_batch(x, y)
     assert model.test_on_batch(x, y) < first
+
+
+def test_keras2_larger_than_memory_train_on_batch_and_fit_generator():
+    """`train_on_batch`/`test_on_batch`, and `fit_generator(data_generator, steps_per_epoch,
+    epochs)` with the FAQ's positional arguments."""
+    import warnings
+
+    model = Sequential([Dense(8, input_shape=(4,), activation="relu"), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.random((64, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    first = model.train_on_batch(x[:32], y[:32])
+    assert np.isfinite(first)
+    assert np.isfinite(model.test_on_batch(x[32:], y[32:]))
+
+    def data_generator():
+        while True:
+            for i in range(0, 64, 16):
+                yield x[i : i + 16], y[i : i + 16]
+
+    steps_per_epoch, epochs = 4, 3
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        history = model.fit_generator(data_generator(), steps_per_epoch, epochs)
+    assert len(history.history["loss"]) == 3
+    assert model.optimizer.iterations == 1 + 12
+
+
+def test_keras2_hdf5_input_predict(tmp_path):
+    import h5py
+
+    model = Sequential([Dense(3, input_shape=(5,))])
+    data = np.random.random((20, 5)).astype("float32")
+    with h5py.File(tmp_path / "file.hdf5", "w") as f:
+        f["x_data"] = data
+    with h5py.File(tmp_path / "file.hdf5", "r") as f:
+        x_data = f["x_data"]
+        predictions = model.predict(x_data)
+    np.testing.assert_allclose(predictions, model.predict(data), atol=1e-6)
+
+
+def test_reproducible_results_with_set_random_seed():
+    def run():
+        keras.utils.set_random_seed(1337)
+        model = Sequential([Dense(8, input_shape=(4,), activation="relu"), Dropout(0.5), Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        x = np.random.random((64, 4))
+        y = np.random.random((64, 1))
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(run(), run(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_shuffles_training_data_but_not_validation_data():
+    seen_train, seen_val = [], []
+
+    class Recorder(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            (seen_train if training else seen_val).append(inputs[:, 0].detach().clone())
+            return inputs
+
+    model = Sequential([Input((1,)), Recorder(), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.arange(40, dtype="float32").reshape(40, 1)
+    seen_val.clear()  # the graph's shape probe
+    keras.utils.set_random_seed(0)
+    model.fit(x, x, batch_size=8, epochs=2, validation_split=0.25, verbose=0)
+    epoch1 = torch.cat(seen_train[:4]).tolist()
+    epoch2 = torch.cat(seen_train[4:8]).tolist()
+    # The last 25% (30..39) are held out; the rest is reshuffled globally every epoch.
+    assert sorted(epoch1) == sorted(epoch2) == list(range(30))
+    assert epoch1 != epoch2 and epoch1 != list(range(30))
+    val = torch.cat(seen_val).tolist()
+    assert val == list(range(30, 40)) * 2
