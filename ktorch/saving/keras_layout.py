@@ -212,7 +212,26 @@ def _children(obj: Any, include_optimizer: bool) -> list[tuple[str, Any]]:
         if graph_model and name.isdigit():
             continue  # the model's own registration of its layers, walked as `layers`
         items.append((renames.get(name, name), child))
+    items.extend(_user_properties(obj))
     return first + sorted(items, key=lambda item: _name_key(item[0]))
+
+
+def _user_properties(obj: Any) -> list[tuple[str, Any]]:
+    """Properties of user-defined classes that return layers (Keras visits them by name)."""
+    found = []
+    for klass in type(obj).__mro__:
+        if klass.__module__.startswith(("ktorch.", "torch.", "builtins")):
+            continue
+        for name, attribute in vars(klass).items():
+            if not isinstance(attribute, property) or name.startswith("__"):
+                continue
+            try:
+                value = getattr(obj, name)
+            except Exception:  # as Keras: an attribute that fails to compute holds no state
+                continue
+            if _is_saveable(value) or _is_container(value):
+                found.append((name, value))
+    return found
 
 
 def _is_container(value: Any) -> bool:

@@ -130,3 +130,34 @@ def test_saveables_walk_subclassed_models_as_keras(keras):
     model(np.zeros((2, 5), "float32"))
     paths = [s.path for s in keras_layout.saveables(model)]
     assert paths == ["", "alpha", "blocks/dense", "blocks/dense_1", "layers/dense_1"]
+
+
+def _paths(path) -> set[str]:
+    return set(_datasets(path))
+
+
+def test_user_layer_properties_name_sub_layers_as_keras_does(keras, tmp_path):
+    """A sub-layer kept privately and exposed by a property is saved under the property."""
+
+    def make(lib):
+        class Block(lib.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self._inner = lib.layers.Dense(3)
+                self.gate = lib.layers.Dense(3)
+
+            @property
+            def projection(self):
+                return self._inner
+
+            def call(self, x):
+                return self._inner(x) * self.gate(x)
+
+        inputs = lib.Input((4,))
+        return lib.Model(inputs, Block()(inputs))
+
+    make(keras).save_weights(tmp_path / "keras.weights.h5")
+    make(ktorch).save_weights(tmp_path / "ktorch.weights.h5")
+    paths = _paths(tmp_path / "ktorch.weights.h5")
+    assert "layers/block/projection/vars/0" in paths
+    assert paths == _paths(tmp_path / "keras.weights.h5")
