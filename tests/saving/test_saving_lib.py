@@ -844,3 +844,32 @@ def test_load_weights_restores_a_built_optimizer_or_warns_when_it_differs(tmp_pa
     with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):
         other.load_weights(tmp_path / "m.weights.h5")
     _assert_same_weights(other, source)
+
+
+class TorchBlock(layers.Layer):
+    """A layer holding plain torch modules (their state is saved by `state_dict` key)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.linear = torch.nn.Linear(4, 3)
+        self.norm = torch.nn.BatchNorm1d(3)
+
+    def call(self, x):
+        return self.norm(self.linear(x))
+
+
+def test_plain_torch_modules_inside_layers_roundtrip(tmp_path):
+    model = ktorch.Sequential([ktorch.Input((4,)), TorchBlock(name="block")])
+    with torch.no_grad():
+        model.layers[0].norm.running_mean.uniform_()
+        model.layers[0].norm.running_var.uniform_(0.5, 1.5)
+    model.save_weights(tmp_path / "m.weights.h5")
+    with h5py.File(tmp_path / "m.weights.h5", "r") as h5:
+        assert sorted(h5["layers/torch_block/linear/vars"]) == ["bias", "weight"]
+        assert "running_mean" in h5["layers/torch_block/norm/vars"]
+    other = ktorch.Sequential([ktorch.Input((4,)), TorchBlock(name="block")])
+    other.load_weights(tmp_path / "m.weights.h5")
+    ours, theirs = model.layers[0].state_dict(), other.layers[0].state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        torch.testing.assert_close(theirs[key], ours[key], rtol=0, atol=0)
