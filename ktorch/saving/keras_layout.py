@@ -311,7 +311,8 @@ def optimizer_order(optimizer: Optimizer, model: Layer) -> list[int] | None:
     keras_params = sorted(range(len(params)), key=lambda i: rank.get(id(params[i]), len(rank) + i))
     if keras_params == list(range(len(params))):
         return None
-    head = 2 if isinstance(getattr(optimizer, "_learning_rate", None), float) else 1
+    # `[iterations, learning_rate (unless a schedule)]`, then the slots, group by group.
+    head = 2 if isinstance(optimizer.get_config().get("learning_rate"), float) else 1
     groups = optimizer._slot_groups()
     order = list(range(head))
     position = head
