@@ -284,6 +284,7 @@ def _weight_names(layer, weights: list[torch.Tensor]) -> list[str]:
 
 
 def _write_optimizer_weights(f, model) -> None:
+    """Writes the optimizer's `variables` in Keras 3's order, named as Keras 3 names them."""
     from ktorch.optimizers import Optimizer, TorchOptimizer
     from ktorch.saving.keras_layout import keras_trainable_weights, optimizer_order
 
@@ -295,7 +296,13 @@ def _write_optimizer_weights(f, model) -> None:
     values = optimizer.variables
     order = optimizer_order(optimizer, model) or list(range(len(values)))
     values = [values[i] for i in order]
-    params = keras_trainable_weights(model)
+    # The optimizer's variables in Keras's order (the order of its slots in `values`).
+    rank = {id(w): i for i, w in enumerate(keras_trainable_weights(model))}
+    params = optimizer._trainable_variables
+    params = [
+        params[i]
+        for i in sorted(range(len(params)), key=lambda i: rank.get(id(params[i]), len(rank) + i))
+    ]
     names = [f"{optimizer.name}/iteration"]
     if isinstance(optimizer._learning_rate, float):
         names.append(f"{optimizer.name}/learning_rate")
@@ -303,14 +310,13 @@ def _write_optimizer_weights(f, model) -> None:
         for param in params:
             path = str(getattr(param, "path", "variable")).replace("/", "_")
             names.extend(f"{optimizer.name}/{path}_{slot}" for slot in group)
-    while len(names) < len(values):
-        names.append(f"{optimizer.name}/variable_{len(names)}")
-    group = f.create_group("optimizer_weights")
-    unique = []
+    names.extend(f"{optimizer.name}/variable_{i}" for i in range(len(names), len(values)))
+    unique: list[str] = []
     for name in names:
         while name in unique:
             name = f"{name}_{len(unique)}"
         unique.append(name)
+    group = f.create_group("optimizer_weights")
     _write_attr_list(group, "weight_names", unique)
     for name, value in zip(unique, values, strict=True):
         group.create_dataset(name, data=value.detach().cpu().numpy())

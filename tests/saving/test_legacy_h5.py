@@ -631,3 +631,41 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         model.save(str(path))
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["model.h5"]
+
+
+def test_subclassed_model_cannot_be_saved_whole_but_its_weights_can(tmp_path):
+    class Tiny(ktorch.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(3)
+
+        def call(self, x):
+            return self.hidden(x)
+
+    model = Tiny()
+    x = torch.randn(2, 4)
+    model(x)
+    with pytest.raises(NotImplementedError, match="subclassed.*model.keras"):
+        model.save(str(tmp_path / "tiny.h5"))
+    assert not (tmp_path / "tiny.h5").exists()
+    path = str(tmp_path / "tiny_weights.h5")
+    model.save_weights(path)
+    other = Tiny()
+    other(x)
+    other.load_weights(path)
+    torch.testing.assert_close(other(x), model(x))
+
+
+def test_optimizer_state_that_no_longer_fits_warns_and_starts_fresh(tmp_path):
+    model = two_dense(2)
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(np.ones((2, 3), "float32"), np.ones((2, 2), "float32"))
+    model.get_layer("a").trainable = False
+    path = str(tmp_path / "model.h5")
+    model.save(path)
+    with pytest.warns(UserWarning, match="freshly initialized optimizer"):
+        restored = ktorch.models.load_model(path)
+    assert restored.optimizer.iterations == 0
+    np.testing.assert_array_equal(
+        restored.get_layer("a").get_weights()[0], model.get_layer("a").get_weights()[0]
+    )
