@@ -669,3 +669,17 @@ def test_optimizer_state_that_no_longer_fits_warns_and_starts_fresh(tmp_path):
     np.testing.assert_array_equal(
         restored.get_layer("a").get_weights()[0], model.get_layer("a").get_weights()[0]
     )
+
+
+def test_keras3_lambda_bytecode_needs_safe_mode_off(tmp_path):
+    keras = keras_module()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 3.0 - 1.0)])
+    path = str(tmp_path / "lambda.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(path)
+    with pytest.raises(ValueError, match="bytecode.*safe mode"):
+        ktorch.models.load_model(path)
+    restored = ktorch.models.load_model(path, safe_mode=False)
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), x * 3.0 - 1.0)
