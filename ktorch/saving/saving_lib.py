@@ -169,7 +169,6 @@ def _model_config(model, include_optimizer: bool) -> dict:
 def _compile_config(model) -> dict | None:
     """The arguments `model` was compiled with, serialized as Keras writes them."""
     from ktorch.optimizers import TorchOptimizer
-    from ktorch.saving.serialization_lib import serialize_keras_object
 
     if not getattr(model, "compiled", False):
         return None
@@ -181,23 +180,8 @@ def _compile_config(model) -> dict | None:
             stacklevel=3,
         )
         return None
-    compiled_loss = model.compiled_loss
-    compiled_metrics = model.compiled_metrics
     try:
-        return {
-            "optimizer": serialize_keras_object(model.optimizer),
-            "loss": serialize_keras_object(model.loss),
-            "loss_weights": serialize_keras_object(
-                compiled_loss.loss_weights if compiled_loss is not None else None
-            ),
-            "metrics": serialize_keras_object(getattr(compiled_metrics, "_metrics_spec", None)),
-            "weighted_metrics": serialize_keras_object(
-                getattr(compiled_metrics, "_weighted_spec", None)
-            ),
-            "run_eagerly": model.run_eagerly,
-            "steps_per_execution": model.steps_per_execution,
-            "jit_compile": model.jit_compile,
-        }
+        return model.get_compile_config()
     except TypeError as error:
         warnings.warn(
             f"The compile arguments of model '{model.name}' cannot be serialized ({error}): "
@@ -312,7 +296,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
                     f"valid model ({type(error).__name__}: {error})."
                 ) from error
             if compile and compile_config:
-                _compile_from_config(model, compile_config, scope)
+                compile_from_config(model, compile_config, scope)
         if WEIGHTS_FILENAME not in names:
             if any(n.startswith("model.weights.") for n in names):
                 raise ValueError(
@@ -581,7 +565,7 @@ def _deserialize_leaves(structure: Any, deserialize):
     return structure
 
 
-def _compile_from_config(model, config: dict, custom_objects: dict) -> None:
+def compile_from_config(model, config: dict, custom_objects: dict | None = None) -> None:
     """Compiles `model` as its compile config says, with the optimizer built as Keras does."""
     from ktorch import losses, metrics, optimizers
     from ktorch.optimizers import Optimizer

@@ -54,6 +54,15 @@ def _per_output(spec, names, what):
                 f"Argument `{what}` has keys {unknown} that are not model outputs {names}."
             )
         return [spec.get(n) for n in names]
+    if (
+        what == "metrics"
+        and isinstance(spec, (list, tuple))
+        and len(names) > 1
+        and len(spec) == len(names)
+        and all(entry is None or isinstance(entry, (list, tuple)) for entry in spec)
+    ):
+        # Keras's per-output form: one list of metrics for each output, in order.
+        return list(spec)
     if isinstance(spec, (list, tuple)) and len(names) > 1 and what != "metrics":
         if len(spec) != len(names):
             raise ValueError(

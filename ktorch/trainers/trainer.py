@@ -149,6 +149,7 @@ class Trainer:
         d["_epoch_rng_state"] = None
         d["_resume_point"] = None
         d["_first_input_specs"] = None
+        d["_compile_args"] = None
 
     # ------------------------------------------------------------------ compile
 
@@ -209,6 +210,16 @@ class Trainer:
                 f"Received: {steps_per_execution!r}"
             )
         d["steps_per_execution"] = steps_per_execution
+        d["_compile_args"] = {
+            "optimizer": self.optimizer,
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+            "run_eagerly": bool(run_eagerly),
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": self._jit_compile,
+        }
         d["_trained_weights"] = None
         d["_constrained"] = None
         d["_regularized"] = None
@@ -219,6 +230,26 @@ class Trainer:
         elif self.built:
             d["_trained_weights"] = list(self.trainable_weights)
         d["compiled"] = True
+
+    def get_compile_config(self) -> dict | None:
+        """The arguments of `compile()`, serialized as Keras writes them (None if uncompiled).
+
+        Raises:
+            TypeError: an argument cannot be serialized (a torch optimizer, a plain callable
+                that is not registered).
+        """
+        if not self.compiled:
+            return None
+        # Saving sits above the trainer: imported on use.
+        from ktorch.saving.serialization_lib import serialize_keras_object
+
+        return {k: serialize_keras_object(v) for k, v in self._compile_args.items()}
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compiles the model from `get_compile_config()`'s output (custom objects in scope)."""
+        from ktorch.saving.saving_lib import compile_from_config
+
+        compile_from_config(self, config)
 
     @property
     def compiled_loss(self):

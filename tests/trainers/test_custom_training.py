@@ -234,3 +234,26 @@ def test_training_loop_from_scratch(use_torch_optimizer):
         # Same steps as fit with the same optimizer: same weights.
         reference.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
         _assert_same_weights(model, reference)
+
+
+def test_compile_config_round_trip_and_per_output_metric_lists():
+    inputs = keras.Input((4,))
+    a = keras.layers.Dense(1, name="a")(inputs)
+    b = keras.layers.Dense(1, name="b")(inputs)
+    model = keras.Model(inputs, [a, b])
+    assert model.get_compile_config() is None
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.003),
+        loss=["mse", "mae"],
+        loss_weights=[1.0, 0.5],
+        metrics=[["mae"], ["mse", "mae"]],
+    )
+    config = model.get_compile_config()
+    assert config["loss"] == ["mse", "mae"] and config["loss_weights"] == [1.0, 0.5]
+    x = np.random.default_rng(0).random((8, 4)).astype("float32")
+    logs = model.evaluate(x, [x[:, :1], x[:, 1:2]], verbose=0, return_dict=True)
+    assert {"a_mae", "b_mse", "b_mae"} <= set(logs) and "a_mse" not in logs
+    clone = keras.Model(inputs, [a, b])
+    clone.compile_from_config(config)
+    assert clone.optimizer.learning_rate == pytest.approx(0.003)
+    assert clone.get_compile_config() == config
