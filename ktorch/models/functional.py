@@ -60,13 +60,8 @@ class Functional(Model):
         d["_flat_inputs"] = flat_inputs
         d["_flat_outputs"] = flat_outputs
         d["_nodes"] = _nodes_between(flat_inputs, flat_outputs)
-        layers = []
-        for tensor in flat_inputs:
-            if tensor._keras_history[0] not in layers:
-                layers.append(tensor._keras_history[0])
-        for node in self._nodes:
-            if node.layer not in layers:
-                layers.append(node.layer)
+        # Keras's order, so that `layers`, `weights` and `get_weights()` line up with Keras's.
+        layers = _keras_layer_order(flat_inputs, flat_outputs)
         names = [layer.name for layer in layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -247,6 +242,58 @@ class Functional(Model):
         return cls(
             inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True)
         )
+
+
+def _keras_layer_order(inputs: list, outputs: list) -> list[Layer]:
+    """The graph's layers in Keras's order (Keras's `map_graph`).
+
+    Layers come by decreasing depth (distance to the outputs), ties broken by the order in
+    which a depth-first walk from the outputs first meets them; the inputs' layers first.
+    """
+    input_ids = {id(t) for t in inputs}
+    finished: set[int] = set()
+    nodes = []
+    first_seen: dict[int, int] = {}
+    layers: dict[int, Layer] = {}
+    # Iterative depth-first walk (deep models would exceed Python's recursion limit).
+    stack = [(tensor, False) for tensor in reversed(outputs)]
+    while stack:
+        tensor, expanded = stack.pop()
+        layer, node_index, _ = tensor._keras_history
+        node = layer._inbound_nodes[node_index]
+        if expanded:
+            if id(node) not in finished:
+                finished.add(id(node))
+                nodes.append(node)
+            continue
+        if id(node) in finished:
+            continue
+        if not node.is_input and id(tensor) in input_ids:
+            finished.add(id(node))
+            continue
+        first_seen.setdefault(id(layer), len(first_seen))
+        layers[id(layer)] = layer
+        stack.append((tensor, True))
+        if not node.is_input:
+            stack.extend((t, False) for t in reversed(node.input_tensors))
+    in_graph = {id(node) for node in nodes}
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for parent in node.parent_nodes:
+            if id(parent) in in_graph:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    for tensor in inputs:
+        layer = tensor._keras_history[0]
+        if id(layer) not in layer_depth:
+            layer_depth[id(layer)] = 0
+            first_seen[id(layer)] = -1
+            layers[id(layer)] = layer
+    order = sorted(layer_depth, key=lambda key: (-layer_depth[key], first_seen[key]))
+    return [layers[key] for key in order]
 
 
 def _spec_for(shape):

@@ -91,58 +91,8 @@ def own_variables(layer: Layer) -> list[torch.Tensor]:
 
 
 def keras_layers(model: Model) -> list[Layer]:
-    """`model.layers` in Keras's order.
-
-    Keras orders a functional model's layers by decreasing depth (distance to the outputs),
-    ties broken by the order in which a depth-first walk from the outputs first meets them.
-    """
-    if not isinstance(model, Functional):
-        return list(model.layers)
-    inputs, outputs = model.inputs, model.outputs
-    input_ids = {id(t) for t in inputs}
-    finished: set[int] = set()
-    nodes = []
-    first_seen: dict[int, int] = {}
-    layers: dict[int, Layer] = {}
-    # Iterative depth-first walk (deep models would exceed Python's recursion limit).
-    stack = [(tensor, False) for tensor in reversed(outputs)]
-    while stack:
-        tensor, expanded = stack.pop()
-        layer, node_index, _ = tensor._keras_history
-        node = layer._inbound_nodes[node_index]
-        if expanded:
-            if id(node) not in finished:
-                finished.add(id(node))
-                nodes.append(node)
-            continue
-        if id(node) in finished:
-            continue
-        if not node.is_input and id(tensor) in input_ids:
-            finished.add(id(node))
-            continue
-        first_seen.setdefault(id(layer), len(first_seen))
-        layers[id(layer)] = layer
-        stack.append((tensor, True))
-        if not node.is_input:
-            stack.extend((t, False) for t in reversed(node.input_tensors))
-    in_graph = {id(node) for node in nodes}
-    node_depth: dict[int, int] = {}
-    layer_depth: dict[int, int] = {}
-    for node in reversed(nodes):
-        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = depth
-        node_depth[id(node)] = depth
-        for parent in node.parent_nodes:
-            if id(parent) in in_graph:
-                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-    for tensor in inputs:
-        layer = tensor._keras_history[0]
-        if id(layer) not in layer_depth:
-            layer_depth[id(layer)] = 0
-            first_seen[id(layer)] = -1
-            layers[id(layer)] = layer
-    order = sorted(layer_depth, key=lambda key: (-layer_depth[key], first_seen[key]))
-    return [layers[key] for key in order]
+    """`model.layers` in Keras's order (functional models keep their layers in that order)."""
+    return list(model.layers)
 
 
 def keras_weights(layer: Layer) -> list[torch.Tensor]:

@@ -121,3 +121,25 @@ def test_state_dict_portable_between_identical_models():
     second.load_state_dict(first.state_dict())
     data = torch.randn(2, 4)
     torch.testing.assert_close(first(data), second(data))
+
+
+def test_layer_and_weight_order_match_keras_for_branches():
+    """Branches of different lengths: Keras orders layers by depth, then traversal order."""
+    from tests.keras_ref import keras_module
+
+    keras = keras_module()
+
+    def build(lib):
+        inputs = lib.Input((4,), name="x")
+        long = lib.layers.Dense(3, name="l1")(inputs)
+        long = lib.layers.Dense(3, name="l2")(long)
+        long = lib.layers.Dense(3, name="l3")(long)
+        short = lib.layers.Dense(3, name="s1")(inputs)
+        merged = lib.layers.Add(name="add")([short, long])
+        return lib.Model(inputs, lib.layers.Dense(1, name="out")(merged))
+
+    ours, theirs = build(ktorch), build(keras)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+    ours.set_weights(theirs.get_weights())
+    x = np.random.default_rng(0).random((5, 4)).astype("float32")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=1e-5)
