@@ -393,12 +393,11 @@ def _shift_refs(value, names: set[str]):
 def _training_config(model) -> dict | None:
     """The compile arguments as Keras stores them, or None when not compiled (or not storable)."""
     from ktorch import losses, metrics
-    from ktorch.optimizers import Optimizer, TorchOptimizer
+    from ktorch.optimizers import TorchOptimizer
 
-    if not getattr(model, "compiled", False) or model.optimizer is None:
+    if not getattr(model, "compiled", False):
         return None
-    optimizer = model.optimizer
-    if not isinstance(optimizer, Optimizer) or isinstance(optimizer, TorchOptimizer):
+    if isinstance(model.optimizer, TorchOptimizer):
         warnings.warn(
             f"The optimizer of model '{model.name}' is a torch optimizer, which the `.h5` "
             "format cannot describe: the model is saved without its training config and "
@@ -406,49 +405,36 @@ def _training_config(model) -> dict | None:
             stacklevel=3,
         )
         return None
-    compile_loss = model.compiled_loss
-    compile_metrics = model.compiled_metrics
     try:
-        config = {
-            "loss": _serialize_nested(model.loss, losses.serialize, losses.get),
-            "metrics": _serialize_nested(
-                getattr(compile_metrics, "_metrics_spec", None), metrics.serialize, metrics.get
-            ),
-            "weighted_metrics": _serialize_nested(
-                getattr(compile_metrics, "_weighted_spec", None), metrics.serialize, metrics.get
-            ),
-            "loss_weights": getattr(compile_loss, "loss_weights", None),
-            "run_eagerly": model.run_eagerly,
-            "steps_per_execution": model.steps_per_execution,
-            "jit_compile": model.jit_compile,
-            "optimizer_config": {
-                "class_name": get_registered_name(type(optimizer)),
-                "config": optimizer.get_config(),
-            },
+        config = dict(model.get_compile_config())
+        optimizer = config.pop("optimizer")
+        config["loss"] = _full_names(config.get("loss"), losses.get)
+        for key in ("metrics", "weighted_metrics"):
+            config[key] = _full_names(config.get(key), metrics.get)
+        config["optimizer_config"] = {
+            "class_name": optimizer.get("registered_name") or optimizer["class_name"],
+            "config": optimizer["config"],
         }
         _to_json(config)
     except (TypeError, ValueError, NotImplementedError) as error:
         warnings.warn(
-            f"The compile arguments of model '{model.name}' cannot be stored ({error}): the "
-            "model is saved without its training config and optimizer state.",
+            f"The compile arguments of model '{model.name}' cannot be stored in the `.h5` "
+            f"format ({error}): the model is saved without its training config and optimizer "
+            "state.",
             stacklevel=3,
         )
         return None
     return config
 
 
-def _serialize_nested(value, serialize, get):
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
+def _full_names(value, get):
     if isinstance(value, str):
         return _full_name(value, get)
-    if isinstance(value, (list, tuple)):
-        return [_serialize_nested(item, serialize, get) for item in value]
-    if isinstance(value, dict):
-        return {key: _serialize_nested(item, serialize, get) for key, item in value.items()}
-    if isinstance(value, torch.nn.Module) and not hasattr(value, "get_config"):
-        raise TypeError(f"{type(value).__name__} is a torch module without a Keras config")
-    return serialize(value)
+    if isinstance(value, list):
+        return [_full_names(item, get) for item in value]
+    if isinstance(value, dict) and "class_name" not in value:
+        return {key: _full_names(item, get) for key, item in value.items()}
+    return value
 
 
 def _full_name(name: str, get) -> str:

@@ -683,3 +683,17 @@ def test_keras3_lambda_bytecode_needs_safe_mode_off(tmp_path):
     restored = ktorch.models.load_model(path, safe_mode=False)
     x = np.arange(6, dtype="float32").reshape(2, 3)
     np.testing.assert_allclose(restored.predict(x, verbose=0), x * 3.0 - 1.0)
+
+
+def test_torch_optimizer_is_not_stored(tmp_path):
+    model = two_dense(2)
+    model.compile(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss="mse")
+    path = str(tmp_path / "model.h5")
+    with pytest.warns(UserWarning, match="without its training config"):
+        model.save(path)
+    with h5py.File(path, "r") as f:
+        assert "training_config" not in f.attrs and "optimizer_weights" not in f
+    restored = ktorch.models.load_model(path)
+    assert not restored.compiled
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
