@@ -13,6 +13,7 @@ class InputSpec:
         axes: dict mapping axis index to its required size.
         allow_last_axis_squeeze: accept a missing or extra trailing axis of size 1.
         name: input name for messages.
+        optional: whether the input may be None.
     """
 
     def __init__(
@@ -25,6 +26,7 @@ class InputSpec:
         axes=None,
         allow_last_axis_squeeze=False,
         name=None,
+        optional=False,
     ):
         self.dtype = dtype
         self.shape = tuple(shape) if shape is not None else None
@@ -34,6 +36,7 @@ class InputSpec:
         self.axes = {int(k): v for k, v in (axes or {}).items()}
         self.allow_last_axis_squeeze = allow_last_axis_squeeze
         self.name = name
+        self.optional = bool(optional)
 
     def __repr__(self) -> str:
         parts = [
@@ -58,7 +61,12 @@ class InputSpec:
             "max_ndim": self.max_ndim,
             "min_ndim": self.min_ndim,
             "axes": self.axes,
+            "optional": self.optional,
         }
+
+    @classmethod
+    def from_config(cls, config: dict) -> InputSpec:
+        return cls(**config)
 
 
 def assert_input_compatibility(specs, shapes, layer_name: str) -> None:

@@ -162,11 +162,6 @@ _DIFFERENT_REPRESENTATION = {
 }
 # Known ktorch bugs, kept visible as expected failures until they are fixed.
 _KNOWN_BUGS = {
-    ("ours_in_keras", "Lambda"): (
-        "ktorch's Lambda writes a built-in activation as its ktorch module path, which Keras "
-        "cannot import"
-    ),
-    ("keras_in_ours", "InputSpec"): "ktorch's InputSpec has no `optional` argument",
 }
 
 
