@@ -1,5 +1,8 @@
 """Saving and loading: object registry, configs, files."""
 
+# Registers Keras 2's `hard_sigmoid` (`keras2>hard_sigmoid`), which models converted from Keras 2
+# files keep in their configs: such a model saved again reloads in any process.
+from ktorch.saving import legacy_config  # noqa: F401
 from ktorch.saving.object_registration import (
     CustomObjectScope,
     custom_object_scope,
