@@ -16,7 +16,9 @@ and one entry in `CELLS`):
 Timing: the contenders of a case alternate in one process, `--rounds` rounds of `--steps` steps
 each, their order rotating every round; a time is the median over rounds of the per-step wall
 time (CUDA synchronized), a ratio the median of the per-round ratios ktorch / baseline, with
-its interquartile range.
+its interquartile range. On a shared machine `--clock cpu` times the CPU time of the process
+instead of the wall time: other processes then inflate it much less, but it also counts the
+time threads spend spinning while they wait for each other.
 
 Usage:
     python benchmarks/bench_rnn.py --cell lstm --threads 1
@@ -191,7 +193,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_case(case: Case, device: str, rounds: int, steps: int, warmup: int) -> dict:
+def run_case(
+    case: Case, device: str, rounds: int, steps: int, warmup: int, clock: Callable[[], float]
+) -> dict:
     names = list(case.steps)
     for name in names:
         for _ in range(warmup):
@@ -203,11 +207,11 @@ def run_case(case: Case, device: str, rounds: int, steps: int, warmup: int) -> d
         for name in order:
             gc.collect()
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             for _ in range(steps):
                 case.steps[name]()
             _sync(device)
-            times[name].append((time.perf_counter() - start) / steps)
+            times[name].append((clock() - start) / steps)
     return times
 
 
@@ -267,22 +271,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--steps", type=int, default=5, help="training steps per timing")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda needs a CUDA device")
     torch.set_num_threads(args.threads)
     cells = list(CELLS) if args.cell == "all" else [args.cell]
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else _cpu_model()
     print(
         f"# bench_rnn {datetime.date.today()} torch {torch.__version__} device {args.device} "
-        f"({device_name}) threads {torch.get_num_threads()} kernels {ktorch.ops.available()} "
-        f"load {load[0]:.2f}"
+        f"({device_name}) threads {torch.get_num_threads()} clock {args.clock} "
+        f"kernels {ktorch.ops.available()} load {load[0]:.2f}"
     )
     print("\n".join(TABLE_HEADER))
     for cell in cells:
         for case in CELLS[cell](args.device):
-            times = run_case(case, args.device, args.rounds, args.steps, args.warmup)
+            times = run_case(case, args.device, args.rounds, args.steps, args.warmup, clock)
             print("\n".join(report(case, times)), flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"# load after: {load[0]:.2f}")
