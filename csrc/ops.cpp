@@ -23,4 +23,14 @@ PyObject* PyInit__C(void) {
 TORCH_LIBRARY(ktorch, m) {
   m.def("fused_dropout(Tensor x, float p, int seed, int offset) -> (Tensor out, Tensor mask)");
   m.def("fused_dropout_backward(Tensor grad, Tensor mask, float p) -> Tensor");
+  m.def(
+      "lstm_sequence(Tensor inputs, Tensor kernel, Tensor recurrent_kernel, Tensor? bias, "
+      "Tensor h0, Tensor c0, Tensor? mask, bool go_backwards, bool zero_output_for_mask) -> "
+      "(Tensor output, Tensor h, Tensor c, Tensor gates, Tensor h_prev, Tensor c_seq)");
+  m.def(
+      "lstm_sequence_backward(Tensor? grad_output, Tensor? grad_h, Tensor? grad_c, "
+      "Tensor inputs, Tensor kernel, Tensor recurrent_kernel, Tensor c0, Tensor? mask, "
+      "Tensor gates, Tensor h_prev, Tensor c_seq, bool go_backwards, bool zero_output_for_mask, "
+      "bool compute_grad_inputs) -> (Tensor grad_inputs, Tensor grad_kernel, "
+      "Tensor grad_recurrent_kernel, Tensor grad_bias, Tensor grad_h0, Tensor grad_c0)");
 }

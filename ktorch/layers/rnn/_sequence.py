@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 
+from ktorch.ops.lstm import lstm_sequence_reference
+
 
 def _time_major_projection(inputs, kernel, bias, go_backwards):
     # One matmul over all timesteps; time-major so each step reads a contiguous (batch, n) slab.
@@ -115,23 +117,20 @@ def lstm_sequence(
     Returns:
         `(outputs, (h, c))`.
     """
-    projected = _time_major_projection(inputs, kernel, bias, go_backwards)
-    step_mask = _step_mask(mask, go_backwards)
-    h, c = h0, c0
-    outputs = []
-    for t in range(projected.shape[0]):
-        z = torch.addmm(projected[t], h, recurrent_kernel)
-        i, f, g, o = z.chunk(4, dim=-1)
-        new_c = recurrent_activation(f) * c + recurrent_activation(i) * activation(g)
-        new_h = recurrent_activation(o) * activation(new_c)
-        if step_mask is None:
-            h, c = new_h, new_c
-        else:
-            h = torch.where(step_mask[t], new_h, h)
-            c = torch.where(step_mask[t], new_c, c)
-        if return_sequences:
-            outputs.append(h)
-    return _finish(outputs, h, step_mask, return_sequences, zero_output_for_mask), (h, c)
+    output, h, c = lstm_sequence_reference(
+        inputs,
+        kernel,
+        recurrent_kernel,
+        bias,
+        h0,
+        c0,
+        mask,
+        go_backwards,
+        zero_output_for_mask,
+        activation=activation,
+        recurrent_activation=recurrent_activation,
+    )
+    return (output if return_sequences else output[:, -1]), (h, c)
 
 
 def gru_sequence(

@@ -10,6 +10,7 @@ from ktorch.layers.rnn._cell import RecurrentCell, cell_property, layer_config
 from ktorch.layers.rnn._sequence import lstm_sequence
 from ktorch.layers.rnn.dropout_rnn_cell import project
 from ktorch.layers.rnn.rnn import RNN
+from ktorch.ops.lstm import lstm_sequence as fused_lstm_sequence
 
 
 class LSTMCell(RecurrentCell):
@@ -110,8 +111,11 @@ class LSTM(RNN):
     """Long Short-Term Memory layer (Hochreiter 1997).
 
     The whole sequence runs in one function: the inputs of all timesteps are projected by one
-    matmul, then one recurrent matmul per step. With `recurrent_dropout` in training the
-    layer steps its cell instead (one recurrent mask per gate, as Keras).
+    matmul, then one recurrent matmul per step. With the default activations (tanh, sigmoid)
+    and `unroll=False` that function is the fused op `ktorch.ops.lstm_sequence` (a native
+    kernel forward and backward where the extension is built); other activations run the
+    same math with torch ops. With `recurrent_dropout` in training the layer steps its cell
+    instead (one recurrent mask per gate, as Keras).
 
     Args:
         units, activation, recurrent_activation, use_bias, *_initializer, unit_forget_bias,
@@ -211,6 +215,19 @@ class LSTM(RNN):
             return super().inner_loop(sequences, initial_state, mask, training)
         if training and 0.0 < cell.dropout < 1.0:
             sequences = sequences * cell.get_dropout_mask(sequences[:, 0]).unsqueeze(1)
+        if self._uses_fused_op():
+            output, h, c = fused_lstm_sequence(
+                sequences,
+                cell.kernel,
+                cell.recurrent_kernel,
+                cell.bias,
+                initial_state[0],
+                initial_state[1],
+                mask=mask,
+                go_backwards=self.go_backwards,
+                zero_output_for_mask=self.zero_output_for_mask,
+            )
+            return (output if self.return_sequences else output[:, -1]), (h, c)
         return lstm_sequence(
             sequences,
             cell.kernel,
@@ -224,6 +241,15 @@ class LSTM(RNN):
             recurrent_activation=cell.recurrent_activation,
             return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask,
+        )
+
+    def _uses_fused_op(self) -> bool:
+        # The op hard-codes tanh and sigmoid; `unroll=True` keeps the step-by-step torch ops.
+        cell = self.cell
+        return (
+            not self.unroll
+            and cell.activation is activations.tanh
+            and cell.recurrent_activation is activations.sigmoid
         )
 
     units = cell_property("units")

@@ -186,3 +186,48 @@ def test_cell_called_alone_matches_keras_cell():
     out, (new_h, new_c) = ours(torch.as_tensor(x), [torch.as_tensor(h), torch.as_tensor(c)])
     np.testing.assert_allclose(out.detach().numpy(), to_numpy(expected_out), atol=1e-5)
     np.testing.assert_allclose(new_c.detach().numpy(), to_numpy(expected_c), atol=1e-5)
+
+
+def test_fused_op_runs_only_for_default_configuration(monkeypatch):
+    from ktorch.layers.rnn import lstm as lstm_module
+
+    calls = []
+    fused = lstm_module.fused_lstm_sequence
+    monkeypatch.setattr(
+        lstm_module, "fused_lstm_sequence", lambda *a, **k: calls.append(1) or fused(*a, **k)
+    )
+    x = torch.as_tensor(_x())
+    LSTM(3)(x)
+    LSTM(3, dropout=0.5)(x, training=True)
+    assert calls == [1, 1]
+    LSTM(3, activation="relu")(x)
+    LSTM(3, recurrent_activation="hard_sigmoid")(x)
+    LSTM(3, unroll=True)(x)
+    LSTM(3, recurrent_dropout=0.5)(x, training=True)
+    assert calls == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"return_sequences": True, "return_state": True},
+        {"go_backwards": True, "return_state": True},
+        {"return_sequences": True, "zero_output_for_mask": True},
+    ],
+)
+def test_fused_op_matches_torch_path(options):
+    fused, stepped = LSTM(5, **options), LSTM(5, unroll=True, **options)
+    x = torch.as_tensor(_x()).requires_grad_(True)
+    mask = torch.as_tensor(_mask())
+    fused(x)
+    stepped(x)
+    stepped.set_weights(fused.get_weights())
+    results = []
+    for layer in (fused, stepped):
+        outputs = layer(x, mask=mask)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        loss = sum((o * torch.linspace(-1, 1, o.shape[-1])).sum() for o in outputs)
+        grads = torch.autograd.grad(loss, [x, *layer.trainable_weights])
+        results.append([o.detach() for o in outputs] + list(grads))
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
