@@ -1,12 +1,14 @@
-// CPU implementation of ktorch::fused_dropout and ktorch::fused_dropout_backward.
+// CPU implementation of ktorch::fused_dropout, fused_dropout_rng and fused_dropout_backward.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/util/bit_cast.h>
 #include <torch/all.h>
 #include <torch/library.h>
 
 #include <algorithm>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 
@@ -78,19 +80,29 @@ void dropout_backward(const scalar_t* grad, const uint8_t* mask, scalar_t* out, 
   using opmath_t = at::opmath_type<scalar_t>;
   const opmath_t scale = static_cast<opmath_t>(1.0 / (1.0 - p));
   at::parallel_for(0, dropout_mask_bytes(n), kGrainBytes, [&](int64_t begin, int64_t end) {
-    const int64_t stop = std::min(end * 8, n);
-    for (int64_t j = begin * 8; j < stop; ++j) {
+    // Whole bytes first: a fixed 8-element inner loop over one mask byte vectorizes.
+    const int64_t full_end = std::min(end, n / 8);
+    for (int64_t b = begin; b < full_end; ++b) {
+      const uint32_t bits = mask[b];
+      const scalar_t* gb = grad + 8 * b;
+      scalar_t* ob = out + 8 * b;
+      for (int t = 0; t < 8; ++t) {
+        const auto kept = static_cast<scalar_t>(static_cast<opmath_t>(gb[t]) * scale);
+        ob[t] = keep_or_zero(kept, (bits >> t) & 1u);
+      }
+    }
+    for (int64_t j = std::max(begin, full_end) * 8; j < std::min(end * 8, n); ++j) {
       const auto kept = static_cast<scalar_t>(static_cast<opmath_t>(grad[j]) * scale);
       out[j] = keep_or_zero(kept, (mask[j >> 3] >> (j & 7)) & 1);
     }
   });
 }
 
-std::tuple<at::Tensor, at::Tensor> fused_dropout_cpu(const at::Tensor& x, double p, int64_t seed,
-                                                     int64_t offset) {
+std::tuple<at::Tensor, at::Tensor> dropout_cpu(const at::Tensor& input, double p, uint64_t seed,
+                                               uint64_t offset) {
+  // Named after the op whose work this is, for dispatch errors; fused_dropout_rng shares it.
   constexpr const char* op = "ktorch::fused_dropout";
-  check_dropout_p(op, p);
-  check_dropout_tensor(op, "x", x);
+  const at::Tensor x = input.contiguous();
   const int64_t n = x.numel();
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
   at::Tensor mask = at::empty({dropout_mask_bytes(n)}, x.options().dtype(at::kByte));
@@ -99,10 +111,28 @@ std::tuple<at::Tensor, at::Tensor> fused_dropout_cpu(const at::Tensor& x, double
   }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), op, [&] {
     dropout_forward<scalar_t>(x.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(),
-                              mask.mutable_data_ptr<uint8_t>(), n, p, static_cast<uint64_t>(seed),
-                              static_cast<uint64_t>(offset));
+                              mask.mutable_data_ptr<uint8_t>(), n, p, seed, offset);
   });
   return {out, mask};
+}
+
+std::tuple<at::Tensor, at::Tensor> fused_dropout_cpu(const at::Tensor& x, double p, int64_t seed,
+                                                     int64_t offset) {
+  constexpr const char* op = "ktorch::fused_dropout";
+  check_dropout_p(op, p);
+  check_dropout_tensor(op, "x", x);
+  return dropout_cpu(x, p, static_cast<uint64_t>(seed), static_cast<uint64_t>(offset));
+}
+
+std::tuple<at::Tensor, at::Tensor> fused_dropout_rng_cpu(const at::Tensor& x, double p,
+                                                         std::optional<at::Generator> generator) {
+  constexpr const char* op = "ktorch::fused_dropout_rng";
+  check_dropout_p(op, p);
+  check_dropout_tensor(op, "x", x);
+  check_dropout_generator(op, generator, x);
+  auto* gen = at::get_generator_or_default<at::CPUGeneratorImpl>(
+      generator, at::detail::getDefaultCPUGenerator());
+  return dropout_cpu(x, p, draw_dropout_seed(gen), 0);
 }
 
 at::Tensor fused_dropout_backward_cpu(const at::Tensor& grad, const at::Tensor& mask, double p) {
@@ -110,13 +140,14 @@ at::Tensor fused_dropout_backward_cpu(const at::Tensor& grad, const at::Tensor& 
   check_dropout_p(op, p);
   check_dropout_tensor(op, "grad", grad);
   check_dropout_mask(op, mask, grad);
-  const int64_t n = grad.numel();
-  at::Tensor out = at::empty_like(grad, at::MemoryFormat::Contiguous);
+  const at::Tensor g = grad.contiguous();
+  const int64_t n = g.numel();
+  at::Tensor out = at::empty_like(g, at::MemoryFormat::Contiguous);
   if (n == 0) {
     return out;
   }
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
-    dropout_backward<scalar_t>(grad.const_data_ptr<scalar_t>(), mask.const_data_ptr<uint8_t>(),
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), op, [&] {
+    dropout_backward<scalar_t>(g.const_data_ptr<scalar_t>(), mask.const_data_ptr<uint8_t>(),
                                out.mutable_data_ptr<scalar_t>(), n, p);
   });
   return out;
@@ -127,6 +158,7 @@ at::Tensor fused_dropout_backward_cpu(const at::Tensor& grad, const at::Tensor& 
 TORCH_LIBRARY_IMPL(ktorch, CPU, m) {
   m.impl("fused_dropout", &fused_dropout_cpu);
   m.impl("fused_dropout_backward", &fused_dropout_backward_cpu);
+  m.impl("fused_dropout_rng", &fused_dropout_rng_cpu);
 }
 
 }  // namespace ktorch
