@@ -50,11 +50,17 @@ variable_list save_mask(AutogradContext* ctx, const std::tuple<at::Tensor, at::T
   const auto& [out, mask] = result;
   ctx->save_for_backward({mask});
   ctx->mark_non_differentiable({mask});
+  // The mask gets no gradient: no zero tensor is made for it.
+  ctx->set_materialize_grads(false);
   ctx->saved_data["p"] = p;
   return {out, mask};
 }
 
+// An undefined incoming gradient (the output was not used) stays undefined.
 at::Tensor grad_of_x(AutogradContext* ctx, const variable_list& grads) {
+  if (!grads[0].defined()) {
+    return {};
+  }
   const at::Tensor mask = ctx->get_saved_variables()[0];
   return dropout_backward(grads[0], mask, ctx->saved_data["p"].toDouble());
 }
@@ -91,6 +97,7 @@ class DropoutBackward : public torch::autograd::Function<DropoutBackward> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& mask,
                             double p) {
     ctx->save_for_backward({mask});
+    ctx->set_materialize_grads(false);
     ctx->saved_data["p"] = p;
     const at::AutoDispatchBelowADInplaceOrView guard;
     return dropout_backward(grad, mask, p);
@@ -101,20 +108,39 @@ class DropoutBackward : public torch::autograd::Function<DropoutBackward> {
   }
 };
 
+// Without a graph to record (grad mode off, as in every backward without create_graph, or an
+// input that needs no gradient) the kernel is called directly: Function::apply would build and
+// drop an autograd node for nothing, a measurable share of a small call.
+bool records_graph(const at::Tensor& t) {
+  return at::GradMode::is_enabled() && t.requires_grad();
+}
+
 std::tuple<at::Tensor, at::Tensor> fused_dropout_autograd(const at::Tensor& x, double p,
                                                           int64_t seed, int64_t offset) {
+  if (!records_graph(x)) {
+    const at::AutoDispatchBelowADInplaceOrView guard;
+    return seeded_op().call(x, p, seed, offset);
+  }
   const variable_list result = SeededDropout::apply(x, p, seed, offset);
   return {result[0], result[1]};
 }
 
 std::tuple<at::Tensor, at::Tensor> fused_dropout_rng_autograd(
     const at::Tensor& x, double p, std::optional<at::Generator> generator) {
+  if (!records_graph(x)) {
+    const at::AutoDispatchBelowADInplaceOrView guard;
+    return rng_op().call(x, p, std::move(generator));
+  }
   const variable_list result = RngDropout::apply(x, p, std::move(generator));
   return {result[0], result[1]};
 }
 
 at::Tensor fused_dropout_backward_autograd(const at::Tensor& grad, const at::Tensor& mask,
                                            double p) {
+  if (!records_graph(grad)) {
+    const at::AutoDispatchBelowADInplaceOrView guard;
+    return dropout_backward(grad, mask, p);
+  }
   return DropoutBackward::apply(grad, mask, p);
 }
 

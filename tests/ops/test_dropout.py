@@ -406,15 +406,22 @@ def test_rng_op_gradcheck(device):
     assert torch.autograd.gradgradcheck(dropout, (x,))
 
 
-def test_rng_op_under_inference_mode():
+def test_rng_op_without_a_graph_to_record():
     _require_kernel("cpu")
     x = torch.randn(100)
+    xg = x.clone().requires_grad_()
     generator = torch.Generator().manual_seed(1)
     twin = _twin(generator)
+    expected = [_rng_op(xg, 0.5, twin)[1] for _ in range(3)]
+    # Inference mode, no_grad, and an input that needs no gradient: same masks, no node.
     with torch.inference_mode():
         out, mask = _rng_op(x, 0.5, generator)
-    assert out.grad_fn is None
-    assert torch.equal(mask, _rng_op(x, 0.5, twin)[1])
+    assert out.grad_fn is None and torch.equal(mask, expected[0])
+    with torch.no_grad():
+        out, mask = _rng_op(xg, 0.5, generator)
+    assert out.grad_fn is None and torch.equal(mask, expected[1])
+    out, mask = _rng_op(x, 0.5, generator)
+    assert out.grad_fn is None and torch.equal(mask, expected[2])
 
 
 @pytest.mark.slow
