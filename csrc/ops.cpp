@@ -24,7 +24,8 @@ TORCH_LIBRARY(ktorch, m) {
   m.def("fused_dropout(Tensor x, float p, int seed, int offset) -> (Tensor out, Tensor mask)");
   m.def("fused_dropout_backward(Tensor grad, Tensor mask, float p) -> Tensor");
   // Draws its Philox key and stream from `generator` (the device's default when None); the tag
-  // tells torch.compile that the op consumes random state.
+  // tells torch.compile that the op consumes random state. The autograd of the three dropout
+  // ops is registered in C++, in fused_dropout_autograd.cpp, not from Python.
   m.def(
       "fused_dropout_rng(Tensor x, float p, Generator? generator=None) "
       "-> (Tensor out, Tensor mask)",
