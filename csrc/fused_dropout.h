@@ -1,12 +1,33 @@
-// Argument checks shared by the CPU and CUDA implementations of ktorch::fused_dropout.
+// Argument checks and seed draws shared by the CPU and CUDA implementations of the ktorch
+// dropout ops.
 //
 // Mask layout: one bit per element, element i in bit (i % 8) of byte (i / 8) of a uint8 tensor
-// of ceil(numel / 8) bytes; the unused high bits of the last byte are zero.
+// of ceil(numel / 8) bytes; the unused high bits of the last byte are zero. Elements are taken
+// in the row-major order of the logical shape (a non-contiguous input is copied first).
 #pragma once
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/all.h>
 
+#include <cstdint>
+#include <mutex>
+#include <optional>
+
 namespace ktorch {
+
+// A key drawn from a CPU generator is what torch.randint(0, 2**63 - 1, (1,), generator=g)
+// draws: one random64() reduced modulo the range, so Python can reproduce it.
+constexpr uint64_t kDropoutSeedRange = (uint64_t{1} << 63) - 1;
+
+// Offsets taken from a CUDA generator get this bit: PyTorch's own Philox kernels put a thread
+// index (always below 2^63) in the same counter words, so the two streams never meet.
+constexpr uint64_t kDropoutDeviceStream = uint64_t{1} << 63;
+
+inline uint64_t draw_dropout_seed(at::CPUGeneratorImpl* generator) {
+  // The generator is shared by every thread: ATen draws under its mutex.
+  const std::lock_guard<std::mutex> lock(generator->mutex_);
+  return generator->random64() % kDropoutSeedRange;
+}
 
 inline int64_t dropout_mask_bytes(int64_t numel) {
   return (numel + 7) / 8;
@@ -23,9 +44,17 @@ inline void check_dropout_tensor(const char* op, const char* name, const at::Ten
                   dtype == at::kBFloat16,
               op, ": argument ", name,
               " must be float32, float64, float16 or bfloat16. Received: dtype=", dtype);
-  TORCH_CHECK(t.is_contiguous(), op, ": argument ", name,
-              " must be contiguous; call .contiguous() on it first. Received: shape=", t.sizes(),
-              ", strides=", t.strides());
+}
+
+inline void check_dropout_generator(const char* op, const std::optional<at::Generator>& generator,
+                                    const at::Tensor& x) {
+  if (!generator.has_value() || !generator->defined()) {
+    return;
+  }
+  const c10::DeviceType type = generator->device().type();
+  TORCH_CHECK(type == at::kCPU || type == x.device().type(), op,
+              ": argument generator must be a CPU generator or one on the device of x (",
+              x.device(), "). Received: a generator on ", generator->device());
 }
 
 inline void check_dropout_mask(const char* op, const at::Tensor& mask, const at::Tensor& grad) {

@@ -1,6 +1,7 @@
 // The ktorch operator library: every op schema is declared here, once. The CPU and CUDA
-// implementations register themselves from csrc/cpu/*.cpp and csrc/cuda/*.cu; autograd and
-// fake (meta) kernels are registered from Python, in ktorch/ops/.
+// implementations register themselves from csrc/cpu/*.cpp and csrc/cuda/*.cu; fake (meta)
+// kernels are registered from Python, in ktorch/ops/, and so is autograd, except where a C++
+// registration (csrc/*_autograd.cpp) saves the per-call Python cost on hot paths.
 #include <Python.h>
 
 #include <torch/library.h>
@@ -33,4 +34,11 @@ TORCH_LIBRARY(ktorch, m) {
       "Tensor gates, Tensor h_prev, Tensor c_seq, bool go_backwards, bool zero_output_for_mask, "
       "bool compute_grad_inputs) -> (Tensor grad_inputs, Tensor grad_kernel, "
       "Tensor grad_recurrent_kernel, Tensor grad_bias, Tensor grad_h0, Tensor grad_c0)");
+  // Draws its Philox key and stream from `generator` (the device's default when None); the tag
+  // tells torch.compile that the op consumes random state. The autograd of the three dropout
+  // ops is registered in C++, in fused_dropout_autograd.cpp, not from Python.
+  m.def(
+      "fused_dropout_rng(Tensor x, float p, Generator? generator=None) "
+      "-> (Tensor out, Tensor mask)",
+      {at::Tag::nondeterministic_seeded});
 }

@@ -1,6 +1,9 @@
-// CUDA implementation of ktorch::fused_dropout and ktorch::fused_dropout_backward.
+// CUDA implementation of ktorch::fused_dropout, fused_dropout_rng and fused_dropout_backward.
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <ATen/cuda/PhiloxUtils.cuh>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -10,6 +13,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <tuple>
 
 #include "fused_dropout.h"
@@ -43,9 +48,13 @@ int grid_size(int64_t n_bytes) {
 template <typename scalar_t, bool kVectorized>
 __global__ void dropout_forward_kernel(const scalar_t* __restrict__ x, scalar_t* __restrict__ out,
                                        uint8_t* __restrict__ mask, int64_t n, uint32_t threshold,
-                                       at::opmath_type<scalar_t> scale, uint64_t seed,
-                                       uint64_t offset) {
+                                       at::opmath_type<scalar_t> scale, at::PhiloxCudaState philox,
+                                       uint64_t stream_bits) {
   using opmath_t = at::opmath_type<scalar_t>;
+  // Read on the device: under CUDA graph capture the seed and offset live in device memory and
+  // are advanced at each replay, so no host value is baked into the graph.
+  const auto [seed, base_offset] = at::cuda::philox::unpack(philox);
+  const uint64_t offset = base_offset | stream_bits;
   const int64_t n_bytes = (n + 7) / 8;
   const int64_t full_bytes = n / 8;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
@@ -113,12 +122,12 @@ __global__ void dropout_backward_kernel(const scalar_t* __restrict__ grad,
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> fused_dropout_cuda(const at::Tensor& x, double p, int64_t seed,
-                                                      int64_t offset) {
+std::tuple<at::Tensor, at::Tensor> dropout_cuda(const at::Tensor& input, double p,
+                                                at::PhiloxCudaState philox,
+                                                uint64_t stream_bits) {
+  // Named after the op whose work this is, for dispatch errors; fused_dropout_rng shares it.
   constexpr const char* op = "ktorch::fused_dropout";
-  check_dropout_p(op, p);
-  check_dropout_tensor(op, "x", x);
-  const c10::cuda::CUDAGuard guard(x.device());
+  const at::Tensor x = input.contiguous();
   const int64_t n = x.numel();
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
   at::Tensor mask = at::empty({dropout_mask_bytes(n)}, x.options().dtype(at::kByte));
@@ -134,18 +143,50 @@ std::tuple<at::Tensor, at::Tensor> fused_dropout_cuda(const at::Tensor& x, doubl
     const scalar_t* x_ptr = x.const_data_ptr<scalar_t>();
     scalar_t* out_ptr = out.mutable_data_ptr<scalar_t>();
     uint8_t* mask_ptr = mask.mutable_data_ptr<uint8_t>();
-    const auto s = static_cast<uint64_t>(seed);
-    const auto o = static_cast<uint64_t>(offset);
     if (pack_aligned<scalar_t>(x_ptr) && pack_aligned<scalar_t>(out_ptr)) {
       dropout_forward_kernel<scalar_t, true><<<grid_size(n_bytes), kThreads, 0, stream>>>(
-          x_ptr, out_ptr, mask_ptr, n, threshold, scale, s, o);
+          x_ptr, out_ptr, mask_ptr, n, threshold, scale, philox, stream_bits);
     } else {
       dropout_forward_kernel<scalar_t, false><<<grid_size(n_bytes), kThreads, 0, stream>>>(
-          x_ptr, out_ptr, mask_ptr, n, threshold, scale, s, o);
+          x_ptr, out_ptr, mask_ptr, n, threshold, scale, philox, stream_bits);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {out, mask};
+}
+
+std::tuple<at::Tensor, at::Tensor> fused_dropout_cuda(const at::Tensor& x, double p, int64_t seed,
+                                                      int64_t offset) {
+  constexpr const char* op = "ktorch::fused_dropout";
+  check_dropout_p(op, p);
+  check_dropout_tensor(op, "x", x);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const at::PhiloxCudaState philox(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset));
+  return dropout_cuda(x, p, philox, 0);
+}
+
+std::tuple<at::Tensor, at::Tensor> fused_dropout_rng_cuda(const at::Tensor& x, double p,
+                                                          std::optional<at::Generator> generator) {
+  constexpr const char* op = "ktorch::fused_dropout_rng";
+  check_dropout_p(op, p);
+  check_dropout_tensor(op, "x", x);
+  check_dropout_generator(op, generator, x);
+  const c10::cuda::CUDAGuard guard(x.device());
+  if (generator.has_value() && generator->defined() && generator->device().is_cpu()) {
+    // A host draw: no device work, no sync. The stream is 0, as on the CPU.
+    const uint64_t seed = draw_dropout_seed(at::check_generator<at::CPUGeneratorImpl>(generator));
+    return dropout_cuda(x, p, at::PhiloxCudaState(seed, 0), 0);
+  }
+  auto* gen = at::get_generator_or_default<at::CUDAGeneratorImpl>(
+      generator, at::cuda::detail::getDefaultCUDAGenerator(x.device().index()));
+  at::PhiloxCudaState philox;
+  {
+    // One stream per call: the generator's offset advances by 4, its smallest step. Under graph
+    // capture philox_cuda_state hands out device pointers that each replay advances.
+    const std::lock_guard<std::mutex> lock(gen->mutex_);
+    philox = gen->philox_cuda_state(4);
+  }
+  return dropout_cuda(x, p, philox, kDropoutDeviceStream);
 }
 
 at::Tensor fused_dropout_backward_cuda(const at::Tensor& grad, const at::Tensor& mask, double p) {
@@ -154,17 +195,18 @@ at::Tensor fused_dropout_backward_cuda(const at::Tensor& grad, const at::Tensor&
   check_dropout_tensor(op, "grad", grad);
   check_dropout_mask(op, mask, grad);
   const c10::cuda::CUDAGuard guard(grad.device());
-  const int64_t n = grad.numel();
-  at::Tensor out = at::empty_like(grad, at::MemoryFormat::Contiguous);
+  const at::Tensor g = grad.contiguous();
+  const int64_t n = g.numel();
+  at::Tensor out = at::empty_like(g, at::MemoryFormat::Contiguous);
   if (n == 0) {
     return out;
   }
   const int64_t n_bytes = dropout_mask_bytes(n);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), op, [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), op, [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const opmath_t scale = static_cast<opmath_t>(1.0 / (1.0 - p));
-    const scalar_t* grad_ptr = grad.const_data_ptr<scalar_t>();
+    const scalar_t* grad_ptr = g.const_data_ptr<scalar_t>();
     const uint8_t* mask_ptr = mask.const_data_ptr<uint8_t>();
     scalar_t* out_ptr = out.mutable_data_ptr<scalar_t>();
     if (pack_aligned<scalar_t>(grad_ptr) && pack_aligned<scalar_t>(out_ptr)) {
@@ -184,6 +226,7 @@ at::Tensor fused_dropout_backward_cuda(const at::Tensor& grad, const at::Tensor&
 TORCH_LIBRARY_IMPL(ktorch, CUDA, m) {
   m.impl("fused_dropout", &fused_dropout_cuda);
   m.impl("fused_dropout_backward", &fused_dropout_backward_cuda);
+  m.impl("fused_dropout_rng", &fused_dropout_rng_cuda);
 }
 
 }  // namespace ktorch

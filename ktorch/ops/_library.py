@@ -15,7 +15,13 @@ from collections.abc import Callable
 import torch
 
 # Every op declared in csrc/ops.cpp: a backend counts as built when all of them have a kernel.
-OPS = ("fused_dropout", "fused_dropout_backward", "lstm_sequence", "lstm_sequence_backward")
+OPS = (
+    "fused_dropout",
+    "fused_dropout_backward",
+    "fused_dropout_rng",
+    "lstm_sequence",
+    "lstm_sequence_backward",
+)
 BACKENDS = ("auto", "kernel", "reference")
 _DISPATCH_KEYS = {"cpu": "CPU", "cuda": "CUDA"}
 

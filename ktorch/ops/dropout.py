@@ -1,11 +1,18 @@
 """Fused dropout: a counter-based random keep mask stored as 1 bit per element, scale fused.
 
-`torch.ops.ktorch.fused_dropout(x, p, seed, offset)` returns `(out, mask)`: element `i` is kept
-when the Philox4x32-10 draw for `(seed, offset, i)` is at least `floor(p * 2**32)`; kept
-elements are multiplied by `1 / (1 - p)`, dropped ones are exactly zero. `mask` is a uint8
-tensor of `ceil(numel / 8)` bytes, element `i` in bit `i % 8` of byte `i // 8`. Because a draw
-depends only on `(seed, offset, i)`, the CPU kernel, the CUDA kernel and the pure-PyTorch
-reference below produce the same mask bit for bit.
+`torch.ops.ktorch.fused_dropout(x, p, seed, offset)` returns `(out, mask)`: element `i` (in the
+row-major order of `x`'s shape) is kept when the Philox4x32-10 draw for `(seed, offset, i)` is
+at least `floor(p * 2**32)`; kept elements are multiplied by `1 / (1 - p)`, dropped ones are
+exactly zero. `mask` is a uint8 tensor of `ceil(numel / 8)` bytes, element `i` in bit `i % 8`
+of byte `i // 8`. Because a draw depends only on `(seed, offset, i)`, the CPU kernel, the CUDA
+kernel and the pure-PyTorch reference below produce the same mask bit for bit.
+
+`torch.ops.ktorch.fused_dropout_rng(x, p, generator=None)` is the same computation with
+`(seed, offset)` taken from a generator inside the op, the device's default one when None (see
+`dropout_stream`): no Python-side draw, and on CUDA no host sync, so it can be captured in a
+CUDA graph. `torch.ops.ktorch.fused_dropout_backward(grad, mask, p)` applies a saved mask to a
+gradient. The autograd of all three is registered in C++ (csrc/fused_dropout_autograd.cpp):
+the gradient of `x` is the backward op on the saved mask.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import torch
 from ktorch.ops import _library
 
 __all__ = [
+    "dropout_stream",
     "fused_dropout",
     "fused_dropout_backward_reference",
     "fused_dropout_reference",
@@ -28,6 +36,7 @@ _M0, _M1 = 0xD2511F53, 0xCD9E8D57
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
 _MASK32 = 0xFFFFFFFF
 _MAX_SEED = 2**63 - 1
+_DEVICE_STREAM = 1 << 63
 
 
 def _mulhilo(m: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,19 +163,20 @@ def fused_dropout(
 ) -> torch.Tensor:
     """Randomly zeroes elements of `x` with probability `rate`, scaling the rest by `1/(1-rate)`.
 
-    Runs the native kernel for `x`'s device when the extension has one (see
+    Runs `ktorch::fused_dropout_rng` when the extension has a kernel for `x`'s device (see
     `ktorch.ops.available()` and `ktorch.ops.set_backend()`), else the pure-PyTorch reference;
-    both give the same result. The seed is one draw from `generator` (torch's default CPU
-    generator when None), so `torch.manual_seed` makes the result reproducible.
+    both give the same result from the same generator state (see `dropout_stream`), so
+    `torch.manual_seed` makes the result reproducible. The backward reuses the forward's mask.
 
     Args:
-        x: float32, float64, float16 or bfloat16 tensor; a non-contiguous one is copied.
+        x: float32, float64, float16 or bfloat16 tensor of any layout.
         rate: fraction of elements to drop, in `[0, 1)`.
         training: when False, `x` is returned unchanged.
-        generator: a CPU `torch.Generator` to draw the seed from.
+        generator: a `torch.Generator` on the CPU or on `x`'s device; None for the default
+            generator of `x`'s device.
 
     Returns:
-        A tensor shaped like `x`, or `x` itself when not training or `rate == 0`.
+        A contiguous tensor shaped like `x`, or `x` itself when not training or `rate == 0`.
 
     Example:
         >>> x = torch.ones(2, 4)
@@ -174,38 +184,71 @@ def fused_dropout(
         >>> sorted(set(y.flatten().tolist())) in ([0.0, 2.0], [0.0], [2.0])
         True
     """
-    rate = _check_rate(rate)
+    if type(rate) is not float or not 0.0 < rate < 1.0:
+        # The full check only off the common path: an ABC isinstance costs a microsecond.
+        rate = _check_rate(rate)
     if not training or rate == 0.0:
         return x
     _check_dtype(x)
-    seed = _draw_seed(generator)
-    # The kernels index the mask by memory position, which must be the logical order.
-    x = x.contiguous()
-    if _library.use_kernel("fused_dropout", x.device):
-        out, _ = torch.ops.ktorch.fused_dropout.default(x, rate, seed, 0)
-    else:
-        out, _ = fused_dropout_reference(x, rate, seed, 0)
-    return out
+    device = x.device
+    if generator is not None:
+        _check_generator(generator, device)
+    if _library.use_kernel("fused_dropout_rng", device):
+        # One op call: the seed is drawn and the autograd node made in C++.
+        return torch.ops.ktorch.fused_dropout_rng.default(x, rate, generator)[0]
+    seed, offset = _draw_stream(generator, device)
+    return fused_dropout_reference(x, rate, seed, offset)[0]
 
 
-# The seed is a host integer (the op's schema takes an int): under torch.compile, drawing it is
-# a deliberate graph break, kept out of the traced graph instead of tracing `.item()`. The
-# compiler-disabled wrapper is made on first use under compilation, so `import ktorch` does not
-# import torch._dynamo (seconds of import time).
-def _draw_seed(generator: torch.Generator | None) -> int:
+def dropout_stream(generator: torch.Generator | None, device: torch.device) -> tuple[int, int]:
+    """Draws the `(seed, offset)` that `ktorch::fused_dropout_rng` would draw, and advances.
+
+    From a CPU generator (the default one for CPU tensors): `seed` is what
+    `torch.randint(0, 2**63 - 1, (1,), generator=generator)` draws and `offset` is 0. From a
+    CUDA generator (the default one for CUDA tensors): `seed` is the generator's seed, `offset`
+    is its Philox offset with bit 63 set (PyTorch's own kernels use the same counter words for
+    thread indices, which stay below 2**63), and the generator's offset advances by 4.
+
+    Args:
+        generator: the generator, or None for `device`'s default one.
+        device: the device of the tensor to drop from.
+
+    Returns:
+        `(seed, offset)` as non-negative integers below `2**64`, for `fused_dropout_reference`.
+    """
+    if generator is None:
+        generator = _default_generator(device)
+    if generator.device.type == "cpu":
+        # One draw on a CPU generator: .item() here reads host memory, it is no device sync.
+        return int(torch.randint(0, _MAX_SEED, (1,), generator=generator).item()), 0
+    offset = generator.get_offset()
+    generator.set_offset(offset + 4)
+    return generator.initial_seed(), offset | _DEVICE_STREAM
+
+
+def _default_generator(device: torch.device) -> torch.Generator:
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        return torch.cuda.default_generators[index]
+    return torch.default_generator
+
+
+# Only the reference path draws in Python. The op's schema takes host integers: under
+# torch.compile, drawing them is a deliberate graph break, kept out of the traced graph instead
+# of tracing `.item()`. The compiler-disabled wrapper is made on first use under compilation,
+# so `import ktorch` does not import torch._dynamo (seconds of import time).
+def _draw_stream(generator: torch.Generator | None, device: torch.device) -> tuple[int, int]:
     if torch.compiler.is_compiling():
-        return torch.compiler.disable(_draw_seed_eager)(generator)
-    return _draw_seed_eager(generator)
+        return torch.compiler.disable(dropout_stream)(generator, device)
+    return dropout_stream(generator, device)
 
 
-def _draw_seed_eager(generator: torch.Generator | None) -> int:
-    if generator is not None and generator.device.type != "cpu":
+def _check_generator(generator: torch.Generator, device: torch.device) -> None:
+    if generator.device.type not in ("cpu", device.type):
         raise ValueError(
-            "Invalid value for argument generator. Expected a CPU torch.Generator or None. "
-            f"Received: a generator on {generator.device}"
+            "Invalid value for argument generator. Expected a torch.Generator on the CPU or on "
+            f"the device of x ({device}). Received: a generator on {generator.device}"
         )
-    # One draw on a CPU generator: .item() here reads host memory, it is no device sync.
-    return int(torch.randint(0, _MAX_SEED, (1,), generator=generator).item())
 
 
 def _check_rate(rate: float) -> float:
@@ -243,45 +286,31 @@ def _fused_dropout_backward_fake(grad: torch.Tensor, mask: torch.Tensor, p: floa
     return torch.empty_like(grad, memory_format=torch.contiguous_format)
 
 
-def _fused_dropout_setup_context(ctx, inputs, output) -> None:
-    _, p, _, _ = inputs
-    _, mask = output
-    ctx.save_for_backward(mask)
-    ctx.p = p
+def _fused_dropout_rng_fake(
+    x: torch.Tensor, p: float, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    _exclude_from_cse()
+    return _fused_dropout_fake(x, p, 0, 0)
 
 
-def _fused_dropout_autograd(ctx, grad_out: torch.Tensor, _grad_mask: torch.Tensor | None):
-    (mask,) = ctx.saved_tensors
-    grad_x = torch.ops.ktorch.fused_dropout_backward.default(grad_out.contiguous(), mask, ctx.p)
-    return grad_x, None, None, None
+def _exclude_from_cse() -> None:
+    # AOTAutograd's common-subexpression elimination merges calls with equal arguments unless
+    # the op is in its list of random ops (it does not read the nondeterministic_seeded tag):
+    # two dropouts of one tensor would share a mask. Fake kernels run only while tracing, when
+    # that module is loaded anyway, so eager code never imports it.
+    from torch._functorch import compile_utils
 
-
-def _fused_dropout_backward_setup_context(ctx, inputs, output) -> None:
-    _, mask, p = inputs
-    ctx.save_for_backward(mask)
-    ctx.p = p
-
-
-def _fused_dropout_backward_autograd(ctx, grad_out: torch.Tensor):
-    # The backward is linear in grad with the same mask: its own gradient is itself.
-    (mask,) = ctx.saved_tensors
-    grad = torch.ops.ktorch.fused_dropout_backward.default(grad_out.contiguous(), mask, ctx.p)
-    return grad, None, None
+    rand_ops = getattr(compile_utils, "rand_ops", None)
+    packet = torch.ops.ktorch.fused_dropout_rng
+    if isinstance(rand_ops, list) and packet not in rand_ops:
+        rand_ops.append(packet)
 
 
 def _register() -> None:
+    # Autograd is registered in C++ with the kernels; only the fake kernels live here.
     torch.library.register_fake("ktorch::fused_dropout", _fused_dropout_fake)
     torch.library.register_fake("ktorch::fused_dropout_backward", _fused_dropout_backward_fake)
-    torch.library.register_autograd(
-        "ktorch::fused_dropout",
-        _fused_dropout_autograd,
-        setup_context=_fused_dropout_setup_context,
-    )
-    torch.library.register_autograd(
-        "ktorch::fused_dropout_backward",
-        _fused_dropout_backward_autograd,
-        setup_context=_fused_dropout_backward_setup_context,
-    )
+    torch.library.register_fake("ktorch::fused_dropout_rng", _fused_dropout_rng_fake)
 
 
 _library.on_load(_register)

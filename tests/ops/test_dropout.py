@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ktorch.ops
+import ktorch.utils
 from ktorch.ops import _library
 from ktorch.ops import dropout as D
 
@@ -37,6 +38,17 @@ def _op(x: torch.Tensor, p: float, seed: int, offset: int = 0):
 
 def _backward_op(grad: torch.Tensor, mask: torch.Tensor, p: float) -> torch.Tensor:
     return torch.ops.ktorch.fused_dropout_backward.default(grad, mask, p)
+
+
+def _rng_op(x: torch.Tensor, p: float, generator: torch.Generator | None = None):
+    return torch.ops.ktorch.fused_dropout_rng.default(x, p, generator)
+
+
+def _twin(generator: torch.Generator) -> torch.Generator:
+    """A generator on the same device in the same state."""
+    twin = torch.Generator(device=generator.device)
+    twin.set_state(generator.get_state())
+    return twin
 
 
 def _require_kernel(device: str) -> None:
@@ -94,6 +106,12 @@ def test_opcheck(device, dtype):
     _, mask = _op(x.detach(), 0.3, 1234, 5)
     grad = torch.randn(3, 37, dtype=dtype, device=device, requires_grad=True)
     torch.library.opcheck(torch.ops.ktorch.fused_dropout_backward.default, (grad, mask, 0.3))
+    # The AOT-dispatch check compares two calls, which draw different masks by design.
+    torch.library.opcheck(
+        torch.ops.ktorch.fused_dropout_rng.default,
+        (x, 0.3, None),
+        test_utils=("test_schema", "test_autograd_registration", "test_faketensor"),
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -269,13 +287,163 @@ def test_reproducible_under_manual_seed(device):
     d = ktorch.ops.fused_dropout(x, 0.5, generator=generator)
     generator.manual_seed(3)
     assert torch.equal(d, ktorch.ops.fused_dropout(x, 0.5, generator=generator))
+    ktorch.utils.set_random_seed(0)
+    assert torch.equal(ktorch.ops.fused_dropout(x, 0.5), a)
 
 
-def test_seed_draw_uses_the_cpu_generator():
+def test_cpu_stream_is_a_randint_draw():
     torch.manual_seed(5)
     expected = torch.randint(0, 2**63 - 1, (1,)).item()
     torch.manual_seed(5)
-    assert D._draw_seed(None) == expected
+    assert D.dropout_stream(None, torch.device("cpu")) == (expected, 0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(0,), (9,), (3, 5, 7), (4099,)])
+def test_rng_op_matches_reference(device, dtype, shape):
+    _require_kernel(device)
+    x = torch.randn(shape, dtype=dtype, device=device)
+    generator = torch.Generator(device=device).manual_seed(123)
+    twin = _twin(generator)
+    for p in (0.25, 0.9):
+        out, mask = _rng_op(x, p, generator)
+        seed, offset = D.dropout_stream(twin, x.device)
+        ref_out, ref_mask = D.fused_dropout_reference(x, p, seed, offset)
+        assert torch.equal(mask, ref_mask)
+        assert torch.equal(out, ref_out)
+    # The op advanced the generator exactly as dropout_stream advanced its twin.
+    assert torch.equal(generator.get_state(), twin.get_state())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_rng_op_draws_from_the_default_generator(device):
+    _require_kernel(device)
+    x = torch.randn(1000, device=device)
+    torch.manual_seed(9)
+    first, _ = _rng_op(x, 0.5)
+    second, _ = _rng_op(x, 0.5)
+    assert not torch.equal(first, second)
+    torch.manual_seed(9)
+    seed, offset = D.dropout_stream(None, x.device)
+    assert torch.equal(first, D.fused_dropout_reference(x, 0.5, seed, offset)[0])
+    seed, offset = D.dropout_stream(None, x.device)
+    assert torch.equal(second, D.fused_dropout_reference(x, 0.5, seed, offset)[0])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_stream_comes_from_the_cuda_generator():
+    _require_kernel("cuda")
+    generator = torch.cuda.default_generators[torch.cuda.current_device()]
+    torch.manual_seed(4)
+    offset = generator.get_offset()
+    assert D.dropout_stream(None, torch.device("cuda")) == (4, offset | 2**63)
+    assert generator.get_offset() == offset + 4
+    # A CPU generator drives a CUDA tensor the CPU way: a host draw, stream 0.
+    x = torch.randn(777, device="cuda")
+    cpu_generator = torch.Generator().manual_seed(2)
+    twin = _twin(cpu_generator)
+    out, mask = _rng_op(x, 0.3, cpu_generator)
+    seed, stream = D.dropout_stream(twin, x.device)
+    assert stream == 0
+    ref_out, ref_mask = D.fused_dropout_reference(x, 0.3, seed, stream)
+    assert torch.equal(mask, ref_mask) and torch.equal(out, ref_out)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_rng_op_replays_in_a_cuda_graph():
+    _require_kernel("cuda")
+    x = torch.randn(4099, device="cuda")
+    generator = torch.cuda.default_generators[torch.cuda.current_device()]
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        _rng_op(x, 0.5)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out, mask = _rng_op(x, 0.5)
+    masks = []
+    for _ in range(2):
+        seed, offset = generator.initial_seed(), generator.get_offset()
+        graph.replay()
+        torch.cuda.synchronize()
+        ref_out, ref_mask = D.fused_dropout_reference(x, 0.5, seed, offset | 2**63)
+        # Each replay reads the generator's current offset on the device and advances it.
+        assert torch.equal(mask, ref_mask) and torch.equal(out, ref_out)
+        assert generator.get_offset() == offset + 4
+        masks.append(mask.clone())
+    assert not torch.equal(masks[0], masks[1])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_rng_op_backward_reuses_the_forward_mask(device):
+    _require_kernel(device)
+    x = torch.randn(5, 37, device=device, requires_grad=True)
+    out, mask = _rng_op(x, 0.4)
+    grad = torch.randn_like(out)
+    (grad_x,) = torch.autograd.grad(out, x, grad)
+    assert torch.equal(grad_x, D.fused_dropout_backward_reference(grad, mask, 0.4))
+    # The autograd node is the C++ one: no Python runs in the backward.
+    assert "RngDropout" in out.grad_fn.name()
+    assert not mask.requires_grad
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_rng_op_gradcheck(device):
+    _require_kernel(device)
+    x = torch.randn(4, 13, dtype=torch.float64, device=device, requires_grad=True)
+    generator = torch.Generator(device=device)
+
+    def dropout(t: torch.Tensor) -> torch.Tensor:
+        # Reseeded at each call: gradcheck needs a fixed mask.
+        generator.manual_seed(2024)
+        return _rng_op(t, 0.3, generator)[0]
+
+    assert torch.autograd.gradcheck(dropout, (x,))
+    assert torch.autograd.gradgradcheck(dropout, (x,))
+
+
+def test_rng_op_without_a_graph_to_record():
+    _require_kernel("cpu")
+    x = torch.randn(100)
+    xg = x.clone().requires_grad_()
+    generator = torch.Generator().manual_seed(1)
+    twin = _twin(generator)
+    expected = [_rng_op(xg, 0.5, twin)[1] for _ in range(3)]
+    # Inference mode, no_grad, and an input that needs no gradient: same masks, no node.
+    with torch.inference_mode():
+        out, mask = _rng_op(x, 0.5, generator)
+    assert out.grad_fn is None and torch.equal(mask, expected[0])
+    with torch.no_grad():
+        out, mask = _rng_op(xg, 0.5, generator)
+    assert out.grad_fn is None and torch.equal(mask, expected[1])
+    out, mask = _rng_op(x, 0.5, generator)
+    assert out.grad_fn is None and torch.equal(mask, expected[2])
+
+
+@pytest.mark.slow
+def test_rng_op_compiles_and_two_calls_draw_two_masks():
+    _require_kernel("cpu")
+
+    def two(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return ktorch.ops.fused_dropout(t, 0.5), ktorch.ops.fused_dropout(t, 0.5)
+
+    x = torch.randn(1000, requires_grad=True)
+    # No cached graph: the test is about what compilation makes of the op.
+    with torch._inductor.config.patch(force_disable_caches=True):
+        compiled = torch.compile(two, fullgraph=True)
+        torch.manual_seed(3)
+        a, b = compiled(x)
+    torch.manual_seed(3)
+    expected_a, expected_b = two(x)
+    # Same draws as eager, and the two calls are not merged into one.
+    assert torch.equal(a, expected_a) and torch.equal(b, expected_b)
+    assert not torch.equal(a, b)
+    (a.sum() + 2 * b.sum()).backward()
+    assert torch.equal(x.grad, (a != 0).float() * 2 + (b != 0).float() * 4)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -347,12 +515,15 @@ def test_bad_dtype_raises():
         _op(torch.ones(4, dtype=torch.int64), 0.5, 0, 0)
 
 
-def test_kernel_requires_contiguous_input():
+def test_kernels_take_elements_in_logical_order():
     _require_kernel("cpu")
     x = torch.randn(6, 5).t()
-    with pytest.raises(RuntimeError, match=r"must be contiguous; call \.contiguous\(\)"):
-        _op(x, 0.5, 0, 0)
-    # The Python entry point copies a non-contiguous input first.
+    assert not x.is_contiguous()
+    out, mask = _op(x, 0.5, 4, 0)
+    expected_out, expected_mask = _op(x.contiguous(), 0.5, 4, 0)
+    assert torch.equal(out, expected_out) and torch.equal(mask, expected_mask)
+    grad = torch.randn(6, 5).t()
+    assert torch.equal(_backward_op(grad, mask, 0.5), _backward_op(grad.contiguous(), mask, 0.5))
     torch.manual_seed(1)
     out = ktorch.ops.fused_dropout(x, 0.5)
     torch.manual_seed(1)
@@ -368,14 +539,17 @@ def test_backward_rejects_wrong_mask():
         _backward_op(grad, torch.zeros(3, dtype=torch.int32), 0.5)
 
 
-def test_non_cpu_generator_raises():
+def test_generator_on_another_device_raises():
     if torch.cuda.is_available():
         generator = torch.Generator(device="cuda")
     else:
         # Only the generator's device is looked at before the error.
         generator = types.SimpleNamespace(device=torch.device("cuda", 0))
-    with pytest.raises(ValueError, match="Expected a CPU torch.Generator"):
+    with pytest.raises(ValueError, match=r"on the CPU or on the device of x \(cpu\)"):
         ktorch.ops.fused_dropout(torch.ones(4), 0.5, generator=generator)
+    if torch.cuda.is_available() and ktorch.ops.available()["cpu"]:
+        with pytest.raises(RuntimeError, match="must be a CPU generator or one on the device"):
+            _rng_op(torch.ones(4), 0.5, generator)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ktorch.layers.layer import Layer
 from ktorch.layers.regularization.seed_generator import SeedGenerator, check_rate
+from ktorch.ops import fused_dropout
+
+_FUSED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 def _validate_noise_shape(noise_shape):
@@ -55,22 +57,29 @@ def dropout(
 ) -> torch.Tensor:
     """Dropout in training mode: zeroes entries with probability `rate`, scales the rest.
 
+    With one draw per entry (no `noise_shape`, or one equal to the input's shape) and a
+    floating dtype, this is `ktorch.ops.fused_dropout`: one pass that draws, scales and keeps
+    a 1-bit mask, and a backward that reuses the mask. A broadcast `noise_shape` draws the small
+    noise-shaped mask with `bernoulli_` and multiplies by it: one pass over the input forward
+    and backward, the same traffic as the fused op without its per-entry draws.
+
     Args:
         inputs: tensor of any shape.
         rate: drop probability in [0, 1]; kept entries are multiplied by `1 / (1 - rate)`.
         noise_shape: shape of the mask (None entries take the input's size); one draw is
             broadcast along its size-1 axes. None: one draw per entry.
-        generator: generator to draw from; None for torch's global RNG.
+        generator: generator to draw from; None for the default generator of the input's
+            device.
 
     Returns:
         A tensor of the shape and dtype of `inputs`.
     """
     if rate >= 1.0:
         return torch.zeros_like(inputs)
-    if noise_shape is None and generator is None:
-        return F.dropout(inputs, rate, training=True)
-    shape = inputs.shape if noise_shape is None else concrete_noise_shape(inputs, noise_shape)
-    keep = torch.empty(shape, dtype=inputs.dtype, device=inputs.device)
+    shape = None if noise_shape is None else concrete_noise_shape(inputs, noise_shape)
+    if (shape is None or shape == tuple(inputs.shape)) and inputs.dtype in _FUSED_DTYPES:
+        return fused_dropout(inputs, rate, generator=generator)
+    keep = torch.empty(shape or inputs.shape, dtype=inputs.dtype, device=inputs.device)
     keep.bernoulli_(1.0 - rate, generator=generator)
     # The (small) noise-shaped mask is scaled once and broadcast in the product.
     return inputs * keep.div_(1.0 - rate)
@@ -88,7 +97,10 @@ class Dropout(Layer):
             take the input's size), e.g. `(batch, 1, features)` to drop the same features at
             every timestep.
         seed: integer seed for a reproducible sequence of masks; None uses torch's global
-            RNG.
+            RNG (`ktorch.utils.set_random_seed` or `torch.manual_seed` make it reproducible).
+
+    In training, without a broadcast `noise_shape`, the layer runs the fused kernel
+    `ktorch.ops.fused_dropout` (one pass, a 1-bit mask kept for the backward).
 
     Call arguments:
         inputs: tensor of any shape.

@@ -57,3 +57,13 @@ def test_config_round_trip(cls):
     assert set(config) == set(getattr(keras.layers, cls.__name__)(0.25).get_config())
     restored = cls.from_config(config)
     assert (restored.rate, restored.seed, restored.name) == (0.25, 2, "sd")
+
+
+def test_seeded_masks_repeat_and_backward_uses_the_forward_mask():
+    # No zeros in x: a channel is kept exactly where the output is non-zero.
+    x = (torch.rand(4, 5, 6) + 0.5).requires_grad_()
+    y = SpatialDropout1D(0.5, seed=7)(x, training=True)
+    assert torch.equal(y, SpatialDropout1D(0.5, seed=7)(x, training=True))
+    grad = torch.randn_like(y)
+    y.backward(grad)
+    torch.testing.assert_close(x.grad, torch.where(y != 0, grad * 2.0, 0.0))
