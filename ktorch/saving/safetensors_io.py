@@ -137,12 +137,13 @@ class _File:
         try:
             order = json.loads(metadata["weight_order"])
             layers = json.loads(metadata.get("weight_layers", "null"))
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
             raise ValueError(
                 f"Invalid metadata in the safetensors file at filepath={self.filepath}: {error}."
             ) from error
         if (
             not isinstance(order, list)
+            or not all(isinstance(key, str) for key in order)
             or sorted(order) != keys
             or not isinstance(layers, list)
             or len(layers) != len(order)
