@@ -236,7 +236,7 @@ def is_legacy_weights_file(filepath: str | os.PathLike) -> bool:
                 return True
             group = _child(f, "model_weights", "model_weights", "group")
             return isinstance(group, h5py.Group) and _has_attr_list(group, "layer_names")
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, RuntimeError):
         return False
 
 
@@ -482,7 +482,8 @@ def _open(filepath) -> Iterator[Any]:
         ) from error
     try:
         yield f
-    except (KeyError, OSError) as error:
+    except (KeyError, OSError, RuntimeError) as error:
+        # h5py reports a damaged file as any of these, depending on where the damage is.
         raise ValueError(f"Invalid or corrupt `.h5` file at {path}: {error}") from error
     finally:
         f.close()
