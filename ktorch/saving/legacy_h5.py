@@ -522,8 +522,12 @@ def _group(parent, name: str, filepath=None):
     return current
 
 
-def _dataset(group, name: str) -> np.ndarray:
-    """The value of the dataset `name` (a '/'-path under `group`); no external storage."""
+def _dataset(group, name: str):
+    """The dataset `name` (a '/'-path under `group`), checked but not read; no external storage.
+
+    Values are read (`_read`) only once their shape was checked against the model, so a file
+    declaring an absurd shape never has it allocated.
+    """
     current = group
     for part in name.split("/"):
         if not isinstance(current, h5py.Group):
@@ -539,12 +543,16 @@ def _dataset(group, name: str) -> np.ndarray:
         raise ValueError(f"Invalid `.h5` file: '{current.name}' is not a dataset.")
     if current.external:
         raise ValueError(f"Not allowed: `.h5` file with an external dataset at '{current.name}'.")
-    if current.dtype.kind not in "fiub":
+    if current.dtype.kind not in "fiub" or current.shape is None:
         raise ValueError(
-            f"Invalid `.h5` file: the weight '{current.name}' has dtype {current.dtype}, not a "
-            "numeric one."
+            f"Invalid `.h5` file: the weight '{current.name}' has dtype {current.dtype} and "
+            f"shape {current.shape}, not numeric data."
         )
-    return np.asarray(current[()])
+    return current
+
+
+def _read(dataset) -> np.ndarray:
+    return np.asarray(dataset[()])
 
 
 def _has_attr_list(group, name: str) -> bool:
@@ -607,7 +615,7 @@ def _decode_tuples(obj: dict) -> Any:
     return obj
 
 
-def _read_subset(group) -> tuple[list[str], list[np.ndarray]]:
+def _read_subset(group) -> tuple[list[str], list]:
     names = _attr_list(group, "weight_names")
     return names, [_dataset(group, name) for name in names]
 
@@ -644,10 +652,11 @@ def _check_layer(
     label: str,
     variables: list[torch.Tensor],
     names: list[str],
-    values: list[np.ndarray],
+    values: list,
     skip_mismatch: bool,
 ) -> list[tuple[torch.Tensor, np.ndarray]] | None:
-    """Pairs a layer's variables with the saved values; None when skipped for a mismatch."""
+    """Pairs a layer's variables with the saved values (datasets, read once their shapes are
+    checked); None when skipped for a mismatch."""
     if len(values) != len(variables):
         message = (
             f"Weight count mismatch for {label}: the layer expects {len(variables)} weight(s), "
@@ -669,10 +678,10 @@ def _check_layer(
                 warnings.warn(f"Skipping the weights of {label}. {message}", stacklevel=4)
                 return None
             raise ValueError(message)
-    return list(zip(variables, values, strict=True))
+    return [(variable, _read(value)) for variable, value in zip(variables, values, strict=True)]
 
 
-def _saved_layers(group) -> list[tuple[str, list[str], list[np.ndarray]]]:
+def _saved_layers(group) -> list[tuple[str, list[str], list]]:
     saved = []
     for name in _attr_list(group, "layer_names"):
         names, values = _read_subset(_group(group, name))
@@ -777,7 +786,7 @@ def _restore_optimizer(f, model, filepath) -> None:
         else:
             store = _keras3_optimizer_store(optimizer, model, values)
         optimizer.load_own_variables(store)
-    except (ValueError, KeyError, IndexError, RuntimeError) as error:
+    except (ValueError, KeyError, IndexError, RuntimeError, OverflowError) as error:
         warnings.warn(
             f"Could not restore the state of optimizer '{optimizer.name}' "
             f"({type(optimizer).__name__}) from {os.fspath(filepath)}: {error}. The model "
@@ -786,7 +795,7 @@ def _restore_optimizer(f, model, filepath) -> None:
         )
 
 
-def _keras3_optimizer_store(optimizer, model, values: list[np.ndarray]) -> dict:
+def _keras3_optimizer_store(optimizer, model, values: list) -> dict:
     """Keras 3's layout (also ktorch's): the optimizer's `variables`, in Keras's order."""
     from ktorch.saving.keras_layout import optimizer_order
 
@@ -805,10 +814,10 @@ def _keras3_optimizer_store(optimizer, model, values: list[np.ndarray]) -> dict:
                 f"optimizer variable #{index} has shape {tuple(np.shape(value))} in the file, "
                 f"{tuple(variable.shape)} in the optimizer"
             )
-    return {str(i): value for i, value in enumerate(ours)}
+    return {str(i): _read(value) for i, value in enumerate(ours)}
 
 
-def _keras2_optimizer_store(optimizer, model, names: list[str], values: list[np.ndarray]) -> dict:
+def _keras2_optimizer_store(optimizer, model, names: list[str], values: list) -> dict:
     """Keras 2's layout: slots named `Opt/m/<var>:0` (new) or `Opt/<var>/m:0` (legacy)."""
     from ktorch.saving.keras_layout import keras_trainable_weights
 
@@ -821,10 +830,12 @@ def _keras2_optimizer_store(optimizer, model, names: list[str], values: list[np.
     new_style = all(len(p) > 2 and p[1] in slot_names for p in slot_parts)
     iterations = None
     variables: list[str] = []
-    slots: dict[tuple[str, str], np.ndarray] = {}
+    slots: dict[tuple[str, str], h5py.Dataset] = {}
     for part, value in zip(parts, values, strict=True):
         if part[-1] in _ITERATION_NAMES:
-            iterations = int(np.asarray(value).reshape(()))
+            if value.size != 1:
+                raise ValueError(f"the iteration count has shape {value.shape}")
+            iterations = int(_read(value).reshape(()))
             continue
         if part[-1] in _NADAM_PRODUCT_NAMES:
             continue
@@ -861,7 +872,7 @@ def _keras2_optimizer_store(optimizer, model, names: list[str], values: list[np.
                         f"the '{slot}' slot of variable {variable} has shape "
                         f"{tuple(np.shape(value))}, the weight {tuple(param.shape)}"
                     )
-                store.append(value)
+                store.append(_read(value))
     if kind == "nadam":
         store.append(_nadam_product(optimizer.beta_1, iterations))
     return {str(i): value for i, value in enumerate(store)}
