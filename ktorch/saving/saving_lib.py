@@ -290,7 +290,15 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
         with CustomObjectScope(scope):
             try:
                 model = deserialize_layer(config, custom_objects=scope)
-            except (KeyError, IndexError, AttributeError, RecursionError) as error:
+            except (
+                KeyError,
+                IndexError,
+                AttributeError,
+                RecursionError,
+                # A value of the wrong type or an absurd size for a layer argument.
+                TypeError,
+                RuntimeError,
+            ) as error:
                 raise ValueError(
                     f"Invalid .keras file {filepath}: `{CONFIG_FILENAME}` does not describe a "
                     f"valid model ({type(error).__name__}: {error})."
