@@ -71,6 +71,9 @@ _KERAS2_SLOTS = {
     "lion": {"m": "momentum"},
 }
 _ITERATION_NAMES = ("iter", "iteration", "iterations")
+# What building layers from a damaged config raises besides ValueError: a missing key, a value
+# of the wrong type, an absurd size (RuntimeError from the allocator), a graph nested too deep.
+_CONFIG_ERRORS = (KeyError, IndexError, AttributeError, TypeError, RuntimeError, RecursionError)
 _NADAM_PRODUCT_NAMES = ("u_product", "momentum_cache")
 
 
@@ -167,12 +170,18 @@ def load_model_from_hdf5(
         converter = ConfigConverter(
             is_keras2(_str_attr(f, "keras_version"), model_config), safe_mode=safe_mode
         )
-        config = converter.model(model_config)
-        scope = {**(custom_objects or {}), **converter.objects}
         from ktorch import layers
 
-        with CustomObjectScope(scope):
-            model = layers.deserialize(config)
+        try:
+            config = converter.model(model_config)
+            scope = {**(custom_objects or {}), **converter.objects}
+            with CustomObjectScope(scope):
+                model = layers.deserialize(config)
+        except _CONFIG_ERRORS as error:
+            raise ValueError(
+                f"Invalid `.h5` file at {os.fspath(filepath)}: attribute 'model_config' does not "
+                f"describe a valid model ({type(error).__name__}: {error})."
+            ) from error
         weights_group = _group(f, "model_weights", filepath)
         assignments = _stage_by_name(weights_group, model, strict=True, skip_mismatch=False)
         _assign(assignments)
