@@ -189,10 +189,17 @@ def load_model_from_hdf5(
             training_config = _json_attr(f, "training_config", filepath)
             if training_config is None:
                 return model
-            with CustomObjectScope(scope):
-                model.compile(**converter.compile_args(training_config, _output_names(model)))
-            if _has_child(f, "optimizer_weights"):
-                _restore_optimizer(f, model, filepath)
+            try:
+                with CustomObjectScope(scope):
+                    model.compile(**converter.compile_args(training_config, _output_names(model)))
+                if _has_child(f, "optimizer_weights"):
+                    _restore_optimizer(f, model, filepath)
+            except (TypeError, AttributeError, IndexError) as error:
+                raise ValueError(
+                    f"Invalid `.h5` file at {os.fspath(filepath)}: attribute 'training_config' "
+                    f"cannot compile the model ({type(error).__name__}: {error}). Load it with "
+                    "`compile=False` to skip the training config."
+                ) from error
     return model
 
 

@@ -603,17 +603,18 @@ def compile_from_config(model, config: dict, custom_objects: dict | None = None)
             if config.get(key) is not None:
                 kwargs[key] = config[key]
         model.compile(**kwargs)
+        if isinstance(model.optimizer, Optimizer) and model.built:
+            trainable = keras_layout.keras_trainable_weights(model)
+            if trainable:
+                # Created now, in Keras's order, so that the saved optimizer state can be loaded;
+                # an optimizer argument of the wrong type fails here.
+                model.optimizer.build(trainable)
     except (ValueError, TypeError) as error:
         raise ValueError(
             f"Could not compile model '{model.name}' from the compile config in the file: "
             f"{error}. Pass the missing objects in `custom_objects`, or load with "
             "`compile=False`."
         ) from error
-    if isinstance(model.optimizer, Optimizer) and model.built:
-        trainable = keras_layout.keras_trainable_weights(model)
-        if trainable:
-            # Created now, in Keras's order, so that the saved optimizer state can be loaded.
-            model.optimizer.build(trainable)
 
 
 # ---------------------------------------------------------------------- weights reading
