@@ -455,7 +455,7 @@ def _weights_member(archive: zipfile.ZipFile, filepath: str):
                 f"Invalid .keras file {filepath}: `{WEIGHTS_FILENAME}` is not a valid HDF5 file "
                 f"({error})."
             ) from error
-        with h5:
+        with _damage_as_value_error(f"{filepath}:{WEIGHTS_FILENAME}"), h5:
             yield h5
 
 
@@ -470,8 +470,20 @@ def _open_h5(filepath: str):
             f"Invalid weights file {filepath}: it is not a valid HDF5 file, or it is damaged or "
             f"truncated ({error})."
         ) from error
-    with h5:
+    with _damage_as_value_error(filepath), h5:
         yield h5
+
+
+@contextlib.contextmanager
+def _damage_as_value_error(source: str):
+    # h5py reports damage inside an HDF5 file (a broken link table, an address past the end)
+    # as KeyError or RuntimeError when an object is opened or listed.
+    try:
+        yield
+    except (KeyError, RuntimeError) as error:
+        raise ValueError(
+            f"Invalid weights file {source}: it is damaged or truncated ({error})."
+        ) from error
 
 
 def _load_assets(model, archive: zipfile.ZipFile, names: set[str]) -> None:
