@@ -72,8 +72,17 @@ _KERAS2_SLOTS = {
 }
 _ITERATION_NAMES = ("iter", "iteration", "iterations")
 # What building layers from a damaged config raises besides ValueError: a missing key, a value
-# of the wrong type, an absurd size (RuntimeError from the allocator), a graph nested too deep.
-_CONFIG_ERRORS = (KeyError, IndexError, AttributeError, TypeError, RuntimeError, RecursionError)
+# of the wrong type, an absurd size (RuntimeError from the allocator, OverflowError for an
+# infinite one), a graph nested too deep.
+_CONFIG_ERRORS = (
+    KeyError,
+    IndexError,
+    AttributeError,
+    TypeError,
+    RuntimeError,
+    ArithmeticError,
+    RecursionError,
+)
 _NADAM_PRODUCT_NAMES = ("u_product", "momentum_cache")
 
 

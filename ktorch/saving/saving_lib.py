@@ -298,6 +298,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
                 # A value of the wrong type or an absurd size for a layer argument.
                 TypeError,
                 RuntimeError,
+                ArithmeticError,
             ) as error:
                 raise ValueError(
                     f"Invalid .keras file {filepath}: `{CONFIG_FILENAME}` does not describe a "
