@@ -41,8 +41,23 @@ def _deserialize_model(config: Any, custom_objects: dict | None, source: str):
             f"Invalid model {source}: expected an object with 'class_name' and 'config'. "
             f"Received: {type(config).__name__}"
         )
-    with CustomObjectScope(custom_objects or {}):
-        return deserialize_layer(config, custom_objects=custom_objects)
+    try:
+        with CustomObjectScope(custom_objects or {}):
+            return deserialize_layer(config, custom_objects=custom_objects)
+    except (
+        KeyError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+        # A value of the wrong type or an absurd size for a layer argument.
+        TypeError,
+        RuntimeError,
+        ArithmeticError,
+    ) as error:
+        raise ValueError(
+            f"Invalid model {source}: it does not describe a valid model "
+            f"({type(error).__name__}: {error})."
+        ) from error
 
 
 def model_to_json(model: Layer, **kwargs) -> str:
@@ -80,7 +95,7 @@ def model_from_json(json_string: str, custom_objects: dict | None = None):
         )
     try:
         config = json.loads(json_string)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"Invalid model JSON: {error}.") from error
     return _deserialize_model(config, custom_objects, "JSON")
 
