@@ -118,7 +118,8 @@ def model_from_yaml(yaml_string: str, custom_objects: dict | None = None):
     """Builds a model, with fresh weights, from `model_to_yaml` text.
 
     Only plain YAML is read (`yaml.safe_load`): a document with Python object tags
-    (`!!python/...`) raises `ValueError` and runs nothing.
+    (`!!python/...`) raises `ValueError` and runs nothing, as does one whose aliases expand it
+    to millions of values or make it contain itself.
 
     Args:
         yaml_string: the YAML text.
@@ -138,9 +139,47 @@ def model_from_yaml(yaml_string: str, custom_objects: dict | None = None):
             "Refusing to load the model YAML: it contains a tag that only an unsafe loader "
             f"would construct (such as a Python object). {error}"
         ) from error
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError) as error:
         raise ValueError(f"Invalid model YAML: {error}") from error
+    _check_expanded_size(config)
     return _deserialize_model(config, custom_objects, "YAML")
+
+
+# A YAML alias repeats a whole list or mapping without repeating its text: a few lines can
+# stand for billions of values ("billion laughs"), which reading the config would walk.
+_MAX_YAML_VALUES = 1 << 22
+
+
+def _check_expanded_size(document: Any) -> None:
+    """Refuses a YAML document whose aliases expand it past `_MAX_YAML_VALUES` values, or
+    make it contain itself; a document without aliases is its own size."""
+    sizes: dict[int, int] = {}
+    pending: set[int] = set()
+
+    def size(value: Any) -> int:
+        if not isinstance(value, (dict, list)):
+            return 1
+        if id(value) in sizes:
+            return sizes[id(value)]
+        if id(value) in pending:
+            raise ValueError("Invalid model YAML: an alias makes the document contain itself.")
+        pending.add(id(value))
+        total = 1 + sum(
+            size(item) for item in (value.values() if isinstance(value, dict) else value)
+        )
+        if total > _MAX_YAML_VALUES:
+            raise ValueError(
+                f"Invalid model YAML: its aliases expand it to more than {_MAX_YAML_VALUES} "
+                "values; refusing a potential alias bomb."
+            )
+        pending.discard(id(value))
+        sizes[id(value)] = total
+        return total
+
+    try:
+        size(document)
+    except RecursionError as error:
+        raise ValueError("Invalid model YAML: it is nested too deeply.") from error
 
 
 def _default_clone(layer: Layer) -> Layer:
