@@ -84,6 +84,7 @@ _CONFIG_ERRORS = (
     RecursionError,
 )
 _NADAM_PRODUCT_NAMES = ("u_product", "momentum_cache")
+_NADAM_EXACT_STEPS = 2000
 
 
 def _require_h5py() -> None:
@@ -908,6 +909,11 @@ def _nadam_product(beta_1: float, iterations: int) -> np.ndarray:
     save; computed with ktorch's (Keras 3's) schedule `beta_1 * (1 - 0.5 * 0.96 ** t)`, which
     is the one training continues with (Keras 2's was `0.96 ** (0.004 * t)`)."""
     product = 1.0
-    for step in range(1, iterations + 1):
+    steps = min(iterations, _NADAM_EXACT_STEPS)
+    for step in range(1, steps + 1):
         product *= beta_1 * (1.0 - 0.5 * math.pow(0.96, step))
+    if iterations > steps:
+        # Past this, `0.96 ** step` no longer changes the factor in float64: it is `beta_1`
+        # (and a file's iteration count, however large, costs no more than this many steps).
+        product *= math.pow(beta_1, iterations - steps)
     return np.asarray(product, dtype=np.float32)
