@@ -569,6 +569,9 @@ def _dataset(group, name: str):
         raise ValueError(f"Invalid `.h5` file: '{current.name}' is not a dataset.")
     if current.external:
         raise ValueError(f"Not allowed: `.h5` file with an external dataset at '{current.name}'.")
+    if current.is_virtual:
+        # A virtual dataset maps other files' data, which would be read into the weights.
+        raise ValueError(f"Not allowed: `.h5` file with a virtual dataset at '{current.name}'.")
     if current.dtype.kind not in "fiub" or current.shape is None:
         raise ValueError(
             f"Invalid `.h5` file: the weight '{current.name}' has dtype {current.dtype} and "
