@@ -286,7 +286,13 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
             )
         compile_config = config.pop("compile_config", None)
         scope = dict(custom_objects or {})
-        config = _resolve_lambdas(config, scope, safe_mode)
+        try:
+            config = _resolve_lambdas(config, scope, safe_mode)
+        except (RecursionError, TypeError) as error:
+            raise ValueError(
+                f"Invalid .keras file {filepath}: `{CONFIG_FILENAME}` is nested too deeply or "
+                f"holds an invalid lambda ({type(error).__name__}: {error})."
+            ) from error
         with CustomObjectScope(scope):
             try:
                 model = deserialize_layer(config, custom_objects=scope)
