@@ -127,6 +127,17 @@ class ConfigConverter:
         class_name = entry["class_name"]
         if class_name == "Model":
             class_name = entry["class_name"] = "Functional"
+        inner = entry.get("config")
+        # Keras 2 may write a Sequential's config as the bare list of its layers.
+        if not (
+            inner is None
+            or isinstance(inner, dict)
+            or (class_name == "Sequential" and isinstance(inner, list))
+        ):
+            raise ValueError(
+                f"Invalid config for a layer of class '{class_name}': expected a dict. "
+                f"Received: {_preview(inner)}"
+            )
         if class_name == "ThresholdedReLU":
             # Removed in Keras 3; ReLU with a threshold computes the same function.
             config = dict(entry.get("config") or {})
