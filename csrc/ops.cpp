@@ -23,4 +23,14 @@ PyObject* PyInit__C(void) {
 TORCH_LIBRARY(ktorch, m) {
   m.def("fused_dropout(Tensor x, float p, int seed, int offset) -> (Tensor out, Tensor mask)");
   m.def("fused_dropout_backward(Tensor grad, Tensor mask, float p) -> Tensor");
+  m.def(
+      "gru_sequence(Tensor inputs, Tensor kernel, Tensor recurrent_kernel, Tensor? bias, "
+      "Tensor h0, Tensor? mask, bool go_backwards, bool reset_after, bool return_sequences, "
+      "bool zero_output_for_mask) -> (Tensor output, Tensor h, Tensor states, Tensor gates)");
+  m.def(
+      "gru_sequence_backward(Tensor grad_output, Tensor grad_h, Tensor inputs, Tensor kernel, "
+      "Tensor recurrent_kernel, Tensor? mask, Tensor states, Tensor gates, bool go_backwards, "
+      "bool reset_after, bool return_sequences, bool zero_output_for_mask) -> (Tensor "
+      "grad_inputs, Tensor grad_kernel, Tensor grad_recurrent_kernel, Tensor grad_bias, "
+      "Tensor grad_h0)");
 }

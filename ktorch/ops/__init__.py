@@ -10,5 +10,6 @@ from __future__ import annotations
 
 from ktorch.ops._library import available, get_backend, set_backend
 from ktorch.ops.dropout import fused_dropout
+from ktorch.ops.gru import gru_sequence
 
-__all__ = ["available", "fused_dropout", "get_backend", "set_backend"]
+__all__ = ["available", "fused_dropout", "get_backend", "set_backend", "gru_sequence"]
