@@ -32,8 +32,9 @@ struct ForwardStep {
   int64_t units;
   const T* xp;  // input projection (+ input bias) of this timestep, 3u wide
   int64_t xp_stride;
-  const T* hr;  // h @ recurrent_kernel (+ recurrent bias), 3u wide; reset_before: z, r only
+  const T* hr;  // h @ recurrent_kernel, 3u wide; reset_before: z, r only (2u)
   int64_t hr_stride;
+  const T* hr_bias;  // reset_after: recurrent bias, 3u wide (zeros without a bias)
   const T* q;  // reset_before: (r * h) @ U_h, u wide, rows contiguous
   const T* h_prev;  // (B, u), rows contiguous
   T* h_next;        // (B, u), rows contiguous
@@ -53,7 +54,7 @@ struct BackwardStep {
   // In: gradient of the state leaving this step, from later steps. Out: the part of the
   // gradient of the entering state that does not go through the recurrent GEMMs.
   T* dh;
-  const T* dout;  // gradient of this step's output; nullptr: none
+  const T* dout;  // gradient of this step's output; nullptr: none at this step
   int64_t dout_stride;
   const T* h_prev;
   const T* gates;
@@ -168,10 +169,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward(
   const int64_t steps = inputs.size(1);
   const int64_t u = units;
   at::Tensor input_bias;
-  at::Tensor recurrent_bias;
   if (bias.has_value()) {
     input_bias = reset_after ? bias->select(0, 0) : *bias;
-    recurrent_bias = reset_after ? bias->select(0, 1) : at::Tensor();
+  }
+  // The recurrent bias is added in the pointwise pass: addmm with a broadcast bias would copy
+  // it into the output at every step.
+  at::Tensor recurrent_bias;
+  if (reset_after) {
+    recurrent_bias = bias.has_value() ? bias->select(0, 1).contiguous()
+                                      : at::zeros({3 * units}, inputs.options());
   }
   // ONE GEMM projects every timestep, the input bias folded in; rows stay batch-major (b, t).
   const at::Tensor x2d = inputs.view({batch * steps, inputs.size(2)});
@@ -192,13 +198,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward(
   const at::Tensor gates_kernel = recurrent_kernel.narrow(1, 0, 2 * u);
   const at::Tensor candidate_kernel = recurrent_kernel.narrow(1, 2 * u, u);
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, inputs.scalar_type(), "gru_sequence", [&] {
+  const auto dtype = inputs.scalar_type();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "gru_sequence", [&] {
     ForwardStep<scalar_t> step{};
     step.batch = batch;
     step.units = u;
     step.xp_stride = steps * 3 * u;
     step.hr = hr.const_data_ptr<scalar_t>();
     step.hr_stride = hr.size(1);
+    step.hr_bias = reset_after ? recurrent_bias.const_data_ptr<scalar_t>() : nullptr;
     step.q = reset_after ? nullptr : q.const_data_ptr<scalar_t>();
     step.keep_stride = steps;
     const scalar_t* xp_data = xp.const_data_ptr<scalar_t>();
@@ -222,11 +230,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward(
       step.keep = bool_ptr(keep, s);
       step.out_keep = bool_ptr(out_keep, s);
       if (reset_after) {
-        if (recurrent_bias.defined()) {
-          at::addmm_out(hr, recurrent_bias, h_prev, recurrent_kernel);
-        } else {
-          at::mm_out(hr, h_prev, recurrent_kernel);
-        }
+        at::mm_out(hr, h_prev, recurrent_kernel);
         Kernels::template forward_reset_after<scalar_t>(step);
       } else {
         at::mm_out(hr, h_prev, gates_kernel);
@@ -243,7 +247,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward(
 
 template <typename Kernels>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward(
-    const char* op, const at::Tensor& grad_output_arg, const at::Tensor& grad_h,
+    const char* op, const std::optional<at::Tensor>& grad_output_arg,
+    const std::optional<at::Tensor>& grad_h,
     const at::Tensor& inputs_arg, const at::Tensor& kernel,
     const at::Tensor& recurrent_kernel_arg, const std::optional<at::Tensor>& mask,
     const at::Tensor& states_arg, const at::Tensor& gates_arg, bool go_backwards,
@@ -258,18 +263,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward(
   check_float(op, "inputs", inputs_arg, inputs_arg);
   check_float(op, "kernel", kernel, inputs_arg);
   check_float(op, "recurrent_kernel", recurrent_kernel_arg, inputs_arg);
-  check_float(op, "grad_output", grad_output_arg, inputs_arg);
-  check_float(op, "grad_h", grad_h, inputs_arg);
   check_float(op, "states", states_arg, inputs_arg);
   check_float(op, "gates", gates_arg, inputs_arg);
   check_shape(op, "kernel", kernel, {features, 3 * u});
   check_shape(op, "recurrent_kernel", recurrent_kernel_arg, {u, 3 * u});
-  if (return_sequences) {
-    check_shape(op, "grad_output", grad_output_arg, {batch, steps, u});
-  } else {
-    check_shape(op, "grad_output", grad_output_arg, {batch, u});
+  if (grad_output_arg.has_value()) {
+    check_float(op, "grad_output", *grad_output_arg, inputs_arg);
+    if (return_sequences) {
+      check_shape(op, "grad_output", *grad_output_arg, {batch, steps, u});
+    } else {
+      check_shape(op, "grad_output", *grad_output_arg, {batch, u});
+    }
   }
-  check_shape(op, "grad_h", grad_h, {batch, u});
+  if (grad_h.has_value()) {
+    check_float(op, "grad_h", *grad_h, inputs_arg);
+    check_shape(op, "grad_h", *grad_h, {batch, u});
+  }
   check_shape(op, "states", states_arg, {steps + 1, batch, u});
   check_shape(op, "gates", gates_arg, {steps, batch, 4 * u});
   check_mask(op, mask, inputs_arg);
@@ -278,12 +287,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward(
   const at::Tensor recurrent_kernel = recurrent_kernel_arg.contiguous();
   const at::Tensor states = states_arg.contiguous();
   const at::Tensor gates = gates_arg.contiguous();
-  const at::Tensor grad_output = grad_output_arg.contiguous();
+  // Without a gradient for the outputs or the last state, that term is zero.
+  const at::Tensor grad_output =
+      grad_output_arg.has_value() ? grad_output_arg->contiguous() : at::Tensor();
   at::Tensor keep;
   at::Tensor out_keep;
   std::tie(keep, out_keep) = step_masks(mask, go_backwards, zero_output_for_mask);
   const auto options = inputs.options();
-  at::Tensor dh = grad_h.clone(at::MemoryFormat::Contiguous);
+  at::Tensor dh = grad_h.has_value() ? grad_h->clone(at::MemoryFormat::Contiguous)
+                                     : at::zeros({batch, u}, options);
   at::Tensor dxp = at::empty({batch * steps, 3 * u}, options);
   at::Tensor dhr = at::empty({steps, batch, 3 * u}, options);
   at::Tensor drh = reset_after ? at::Tensor() : at::empty({batch, u}, options);
@@ -292,7 +304,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward(
   const at::Tensor gates_kernel_t = recurrent_kernel.narrow(1, 0, 2 * u).t();
   const at::Tensor candidate_kernel_t = recurrent_kernel.narrow(1, 2 * u, u).t();
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, inputs.scalar_type(), "gru_sequence_backward", [&] {
+  const auto dtype = inputs.scalar_type();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "gru_sequence_backward", [&] {
     BackwardStep<scalar_t> step{};
     step.batch = batch;
     step.units = u;
@@ -300,14 +313,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward(
     step.dxp_stride = steps * 3 * u;
     step.drh = reset_after ? nullptr : drh.const_data_ptr<scalar_t>();
     step.keep_stride = steps;
-    const scalar_t* grad_out_data = grad_output.const_data_ptr<scalar_t>();
+    const scalar_t* grad_out_data =
+        grad_output.defined() ? grad_output.const_data_ptr<scalar_t>() : nullptr;
     const scalar_t* states_data = states.const_data_ptr<scalar_t>();
     const scalar_t* gates_data = gates.const_data_ptr<scalar_t>();
     scalar_t* dxp_data = dxp.mutable_data_ptr<scalar_t>();
     scalar_t* dhr_data = dhr.mutable_data_ptr<scalar_t>();
     for (int64_t s = steps - 1; s >= 0; --s) {
       const int64_t t = go_backwards ? steps - 1 - s : s;
-      if (return_sequences) {
+      if (grad_out_data == nullptr) {
+        step.dout = nullptr;
+      } else if (return_sequences) {
         step.dout = grad_out_data + s * u;
         step.dout_stride = steps * u;
       } else {

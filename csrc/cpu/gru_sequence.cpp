@@ -7,10 +7,12 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 
 #include "gru_sequence.h"
 
@@ -24,13 +26,35 @@ int64_t grain_rows(int64_t units) {
   return std::max<int64_t>(1, kGrainElements / units);
 }
 
-// float exp without a libm call, so that the loops below vectorize: Cephes's expf (range
-// reduction by ln 2, degree-6 polynomial, about 1 ulp). The input is clamped to the range
-// whose result is a finite normal float.
+// The float math below vectorizes at -O3 without -ffast-math: no libm calls, and every
+// comparison is on the integer bits (a float comparison stops GCC from if-converting the loop
+// under the default -ftrapping-math, and the loop then runs scalar).
+inline int32_t bits_of(float x) {
+  return c10::bit_cast<int32_t>(x);
+}
+
+inline float float_of(int32_t bits) {
+  return c10::bit_cast<float>(bits);
+}
+
+constexpr int32_t kSignBit = INT32_MIN;
+constexpr int32_t kAbsBits = 0x7FFFFFFF;
+constexpr int32_t kInfBits = 0x7F800000;
+
+// `y`, or `x` where `x` is NaN, so that NaN propagates through the clamped math.
+inline float nan_or(float x, float y) {
+  const int32_t nan = -static_cast<int32_t>((bits_of(x) & kAbsBits) > kInfBits);
+  return float_of((bits_of(x) & nan) | (bits_of(y) & ~nan));
+}
+
+// exp: Cephes's expf (range reduction by ln 2, degree-6 polynomial, about 1 ulp), the input
+// clamped to +-87.3365 where the result is a normal float.
 inline float exp_float(float x) {
-  x = std::min(std::max(x, -87.33654f), 88.37626f);
-  // Round to nearest by the 1.5 * 2^23 trick: no call to nearbyint, vectorizes on SSE2.
-  const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const int32_t bits = bits_of(x);
+  x = float_of(std::min(bits & kAbsBits, 0x42AEAC4F) | (bits & kSignBit));
+  // Round x / ln 2 to an integer by adding 1.5 * 2^23: the integer sits in the low mantissa bits.
+  const float shifted = x * 1.44269504088896341f + 12582912.0f;
+  const float k = shifted - 12582912.0f;
   float r = x - k * 0.693359375f;
   r = r - k * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -40,40 +64,78 @@ inline float exp_float(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  return y * c10::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);
+  return y * float_of((bits_of(shifted) - 0x4B400000 + 127) << 23);
 }
 
 inline float sigmoid(float x) {
-  return 1.0f / (1.0f + exp_float(-x));
+  return nan_or(x, 1.0f / (1.0f + exp_float(-x)));
 }
 
 inline double sigmoid(double x) {
   return 1.0 / (1.0 + std::exp(-x));
 }
 
-// float tanh, vectorizable: an odd polynomial below 0.625 (Cephes's tanhf), where
-// 1 - 2 / (exp(2x) + 1) would lose digits to cancellation, that formula above.
+// tanh: an odd polynomial below 0.625 (Cephes's tanhf), where 1 - 2 / (exp(2x) + 1) would lose
+// digits to cancellation, that formula above.
 inline float tanh_act(float x) {
-  const float a = std::abs(x);
+  const int32_t bits = bits_of(x);
+  const int32_t abs_bits = bits & kAbsBits;
+  const float a = float_of(abs_bits);
   const float s = x * x;
   const float small =
       ((((-5.70498872745e-3f * s + 2.06390887954e-2f) * s - 5.37397155531e-2f) * s +
         1.33314422036e-1f) * s - 3.33332819422e-1f) * s * a + a;
   const float large = 1.0f - 2.0f / (exp_float(2.0f * a) + 1.0f);
-  return std::copysign(a < 0.625f ? small : large, x);
+  const int32_t use_small = -static_cast<int32_t>(abs_bits < 0x3F200000);  // 0.625f
+  const int32_t magnitude = (bits_of(small) & use_small) | (bits_of(large) & ~use_small);
+  return nan_or(x, float_of(magnitude | (bits & kSignBit)));
 }
 
 inline double tanh_act(double x) {
   return std::tanh(x);
 }
 
-template <typename T>
-inline const T* row_or_null(const T* base, int64_t b, int64_t stride, bool use) {
-  return use && base != nullptr ? base + b * stride : nullptr;
-}
-
 inline bool row_flag(const bool* flags, int64_t b, int64_t stride) {
   return flags == nullptr || flags[b * stride];
+}
+
+// Runs row(b, keep) for every row b of a forward step, rows split across threads; `keep` is
+// std::true_type or std::false_type (the step mask of the row). The loops are compiled for
+// each case rather than branching in the loop body, which would stop them from vectorizing.
+template <typename T, typename Row>
+void for_each_forward_row(const gru::ForwardStep<T>& s, const Row& row) {
+  at::parallel_for(0, s.batch, grain_rows(s.units), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      if (row_flag(s.keep, b, s.keep_stride)) {
+        row(b, std::true_type{});
+      } else {
+        row(b, std::false_type{});
+      }
+    }
+  });
+}
+
+// The same for a backward step: row(b, keep, dout, with_output), where `with_output` says
+// whether this step's output has a gradient for the row (`dout` points to it).
+template <typename T, typename Row>
+void for_each_backward_row(const gru::BackwardStep<T>& s, const Row& row) {
+  at::parallel_for(0, s.batch, grain_rows(s.units), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const bool keep = row_flag(s.keep, b, s.keep_stride);
+      const T* dout = s.dout != nullptr && row_flag(s.out_keep, b, s.keep_stride)
+                          ? s.dout + b * s.dout_stride
+                          : nullptr;
+      if (keep && dout != nullptr) {
+        row(b, std::true_type{}, dout, std::true_type{});
+      } else if (keep) {
+        row(b, std::true_type{}, dout, std::false_type{});
+      } else if (dout != nullptr) {
+        row(b, std::false_type{}, dout, std::true_type{});
+      } else {
+        row(b, std::false_type{}, dout, std::false_type{});
+      }
+    }
+  });
 }
 
 // The output of step `s` for row `b`: the new state, or zeros where the output is masked.
@@ -83,180 +145,204 @@ inline void write_output(const gru::ForwardStep<T>& s, int64_t b, const T* h) {
     return;
   }
   T* __restrict__ out = s.out + b * s.out_stride;
-  const bool show = row_flag(s.out_keep, b, s.keep_stride);
-  for (int64_t j = 0; j < s.units; ++j) {
-    out[j] = show ? h[j] : T(0);
+  if (row_flag(s.out_keep, b, s.keep_stride)) {
+    std::copy(h, h + s.units, out);
+  } else {
+    std::fill(out, out + s.units, T(0));
+  }
+}
+
+// The loops over the units of one row. They are functions of __restrict__ pointers (not
+// lambdas over a struct) so that GCC vectorizes them without runtime aliasing checks.
+
+// reset_after: z, r, candidate and the new state. A masked row (kKeep false) computes its gates
+// too (the backward reads them) and keeps its state.
+template <bool kKeep, typename T>
+void forward_reset_after_row(const T* __restrict__ x, const T* __restrict__ hr,
+                             const T* __restrict__ hr_bias, const T* __restrict__ hp,
+                             T* __restrict__ hn, T* __restrict__ g, int64_t u) {
+  using acc_t = at::opmath_type<T>;
+  for (int64_t j = 0; j < u; ++j) {
+    const acc_t z = sigmoid(acc_t(x[j]) + acc_t(T(acc_t(hr[j]) + acc_t(hr_bias[j]))));
+    const acc_t r = sigmoid(acc_t(x[u + j]) + acc_t(T(acc_t(hr[u + j]) + acc_t(hr_bias[u + j]))));
+    const T hh = T(acc_t(hr[2 * u + j]) + acc_t(hr_bias[2 * u + j]));
+    const acc_t n = tanh_act(acc_t(x[2 * u + j]) + r * acc_t(hh));
+    g[j] = T(z);
+    g[u + j] = T(r);
+    g[2 * u + j] = T(n);
+    g[3 * u + j] = hh;
+    if constexpr (kKeep) {
+      hn[j] = T(z * acc_t(hp[j]) + (acc_t(1) - z) * n);
+    } else {
+      hn[j] = hp[j];
+    }
+  }
+}
+
+// reset_before, first pass: r and r * h, the input of the candidate's GEMM.
+template <typename T>
+void forward_reset_gate_row(const T* __restrict__ x, const T* __restrict__ hr,
+                            const T* __restrict__ hp, T* __restrict__ g, int64_t u) {
+  using acc_t = at::opmath_type<T>;
+  for (int64_t j = 0; j < u; ++j) {
+    const acc_t r = sigmoid(acc_t(x[u + j]) + acc_t(hr[u + j]));
+    g[u + j] = T(r);
+    g[3 * u + j] = T(r * acc_t(hp[j]));
+  }
+}
+
+// reset_before, second pass: z, candidate and the new state; q = (r * h) @ U_h.
+template <bool kKeep, typename T>
+void forward_update_row(const T* __restrict__ x, const T* __restrict__ hr,
+                        const T* __restrict__ q, const T* __restrict__ hp, T* __restrict__ hn,
+                        T* __restrict__ g, int64_t u) {
+  using acc_t = at::opmath_type<T>;
+  for (int64_t j = 0; j < u; ++j) {
+    const acc_t z = sigmoid(acc_t(x[j]) + acc_t(hr[j]));
+    const acc_t n = tanh_act(acc_t(x[2 * u + j]) + acc_t(q[j]));
+    g[j] = T(z);
+    g[2 * u + j] = T(n);
+    if constexpr (kKeep) {
+      hn[j] = T(z * acc_t(hp[j]) + (acc_t(1) - z) * n);
+    } else {
+      hn[j] = hp[j];
+    }
+  }
+}
+
+// reset_after: every gate gradient and the direct part of dh. dh holds the gradient of the
+// state leaving the step (plus dout, this step's output gradient, when kWithOutput); a masked
+// row passes it on to the entering state and gets zero gate gradients.
+template <bool kKeep, bool kWithOutput, typename T>
+void backward_reset_after_row(const T* __restrict__ dout, const T* __restrict__ hp,
+                              const T* __restrict__ g, T* __restrict__ dh, T* __restrict__ dxp,
+                              T* __restrict__ dhr, int64_t u) {
+  using acc_t = at::opmath_type<T>;
+  for (int64_t j = 0; j < u; ++j) {
+    acc_t grad = acc_t(dh[j]);
+    if constexpr (kWithOutput) {
+      grad += acc_t(dout[j]);
+    }
+    const acc_t gn = kKeep ? grad : acc_t(0);
+    const acc_t z = acc_t(g[j]);
+    const acc_t r = acc_t(g[u + j]);
+    const acc_t n = acc_t(g[2 * u + j]);
+    const acc_t hh = acc_t(g[3 * u + j]);
+    const acc_t dz = gn * (acc_t(hp[j]) - n) * z * (acc_t(1) - z);
+    const acc_t dn = gn * (acc_t(1) - z) * (acc_t(1) - n * n);
+    const acc_t dr = dn * hh * r * (acc_t(1) - r);
+    dxp[j] = T(dz);
+    dxp[u + j] = T(dr);
+    dxp[2 * u + j] = T(dn);
+    dhr[j] = T(dz);
+    dhr[u + j] = T(dr);
+    dhr[2 * u + j] = T(dn * r);
+    dh[j] = T(kKeep ? gn * z : grad);
+  }
+}
+
+// reset_before, first pass: gradients of z and of the candidate (its GEMM's output).
+template <bool kKeep, bool kWithOutput, typename T>
+void backward_candidate_row(const T* __restrict__ dout, const T* __restrict__ hp,
+                            const T* __restrict__ g, T* __restrict__ dh, T* __restrict__ dxp,
+                            T* __restrict__ dhr, int64_t u) {
+  using acc_t = at::opmath_type<T>;
+  for (int64_t j = 0; j < u; ++j) {
+    acc_t grad = acc_t(dh[j]);
+    if constexpr (kWithOutput) {
+      grad += acc_t(dout[j]);
+    }
+    const acc_t gn = kKeep ? grad : acc_t(0);
+    const acc_t z = acc_t(g[j]);
+    const acc_t n = acc_t(g[2 * u + j]);
+    const acc_t dz = gn * (acc_t(hp[j]) - n) * z * (acc_t(1) - z);
+    const acc_t dn = gn * (acc_t(1) - z) * (acc_t(1) - n * n);
+    dxp[j] = T(dz);
+    dxp[2 * u + j] = T(dn);
+    dhr[j] = T(dz);
+    dhr[2 * u + j] = T(dn);
+    dh[j] = T(kKeep ? gn * z : grad);
+  }
+}
+
+// reset_before, second pass: gradient of r from drh = d(r * h), and r's share of dh.
+template <typename T>
+void backward_reset_gate_row(const T* __restrict__ hp, const T* __restrict__ g,
+                             const T* __restrict__ drh, T* __restrict__ dh, T* __restrict__ dxp,
+                             T* __restrict__ dhr, int64_t u) {
+  using acc_t = at::opmath_type<T>;
+  for (int64_t j = 0; j < u; ++j) {
+    const acc_t r = acc_t(g[u + j]);
+    const acc_t d = acc_t(drh[j]);
+    const acc_t dr = d * acc_t(hp[j]) * r * (acc_t(1) - r);
+    dxp[u + j] = T(dr);
+    dhr[u + j] = T(dr);
+    dh[j] = T(acc_t(dh[j]) + d * r);
   }
 }
 
 struct CpuKernels {
-  // reset_after: z, r, candidate, new state, mask select and output in one pass.
   template <typename T>
   static void forward_reset_after(const gru::ForwardStep<T>& s) {
-    using acc_t = at::opmath_type<T>;
     const int64_t u = s.units;
-    at::parallel_for(0, s.batch, grain_rows(u), [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const T* __restrict__ x = s.xp + b * s.xp_stride;
-        const T* __restrict__ hr = s.hr + b * s.hr_stride;
-        const T* __restrict__ hp = s.h_prev + b * u;
-        T* __restrict__ hn = s.h_next + b * u;
-        T* __restrict__ g = s.gates + b * 4 * u;
-        const bool keep = row_flag(s.keep, b, s.keep_stride);
-        for (int64_t j = 0; j < u; ++j) {
-          const acc_t z = sigmoid(acc_t(x[j]) + acc_t(hr[j]));
-          const acc_t r = sigmoid(acc_t(x[u + j]) + acc_t(hr[u + j]));
-          const T hh = hr[2 * u + j];
-          const acc_t n = tanh_act(acc_t(x[2 * u + j]) + r * acc_t(hh));
-          const acc_t h = acc_t(hp[j]);
-          g[j] = T(z);
-          g[u + j] = T(r);
-          g[2 * u + j] = T(n);
-          g[3 * u + j] = hh;
-          hn[j] = keep ? T(z * h + (acc_t(1) - z) * n) : hp[j];
-        }
-        write_output(s, b, hn);
-      }
+    for_each_forward_row(s, [&](int64_t b, auto keep) {
+      forward_reset_after_row<decltype(keep)::value>(s.xp + b * s.xp_stride,
+                                                     s.hr + b * s.hr_stride, s.hr_bias,
+                                                     s.h_prev + b * u, s.h_next + b * u,
+                                                     s.gates + b * 4 * u, u);
+      write_output(s, b, s.h_next + b * u);
     });
   }
 
-  // reset_before, first pass: r and r * h, the input of the candidate's GEMM.
   template <typename T>
   static void forward_reset_gate(const gru::ForwardStep<T>& s) {
-    using acc_t = at::opmath_type<T>;
     const int64_t u = s.units;
     at::parallel_for(0, s.batch, grain_rows(u), [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
-        const T* __restrict__ x = s.xp + b * s.xp_stride;
-        const T* __restrict__ hr = s.hr + b * s.hr_stride;
-        const T* __restrict__ hp = s.h_prev + b * u;
-        T* __restrict__ g = s.gates + b * 4 * u;
-        for (int64_t j = 0; j < u; ++j) {
-          const acc_t r = sigmoid(acc_t(x[u + j]) + acc_t(hr[u + j]));
-          g[u + j] = T(r);
-          g[3 * u + j] = T(r * acc_t(hp[j]));
-        }
+        forward_reset_gate_row(s.xp + b * s.xp_stride, s.hr + b * s.hr_stride, s.h_prev + b * u,
+                               s.gates + b * 4 * u, u);
       }
     });
   }
 
-  // reset_before, second pass: z, candidate, new state, mask select and output.
   template <typename T>
   static void forward_update(const gru::ForwardStep<T>& s) {
-    using acc_t = at::opmath_type<T>;
     const int64_t u = s.units;
-    at::parallel_for(0, s.batch, grain_rows(u), [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const T* __restrict__ x = s.xp + b * s.xp_stride;
-        const T* __restrict__ hr = s.hr + b * s.hr_stride;
-        const T* __restrict__ q = s.q + b * u;
-        const T* __restrict__ hp = s.h_prev + b * u;
-        T* __restrict__ hn = s.h_next + b * u;
-        T* __restrict__ g = s.gates + b * 4 * u;
-        const bool keep = row_flag(s.keep, b, s.keep_stride);
-        for (int64_t j = 0; j < u; ++j) {
-          const acc_t z = sigmoid(acc_t(x[j]) + acc_t(hr[j]));
-          const acc_t n = tanh_act(acc_t(x[2 * u + j]) + acc_t(q[j]));
-          const acc_t h = acc_t(hp[j]);
-          g[j] = T(z);
-          g[2 * u + j] = T(n);
-          hn[j] = keep ? T(z * h + (acc_t(1) - z) * n) : hp[j];
-        }
-        write_output(s, b, hn);
-      }
+    for_each_forward_row(s, [&](int64_t b, auto keep) {
+      forward_update_row<decltype(keep)::value>(s.xp + b * s.xp_stride, s.hr + b * s.hr_stride,
+                                                s.q + b * u, s.h_prev + b * u, s.h_next + b * u,
+                                                s.gates + b * 4 * u, u);
+      write_output(s, b, s.h_next + b * u);
     });
   }
 
-  // reset_after: every gate gradient of the step and the direct part of dh in one pass.
   template <typename T>
   static void backward_reset_after(const gru::BackwardStep<T>& s) {
-    using acc_t = at::opmath_type<T>;
     const int64_t u = s.units;
-    at::parallel_for(0, s.batch, grain_rows(u), [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const bool keep = row_flag(s.keep, b, s.keep_stride);
-        const bool shown = row_flag(s.out_keep, b, s.keep_stride);
-        const T* __restrict__ dout = row_or_null(s.dout, b, s.dout_stride, shown);
-        const T* __restrict__ hp = s.h_prev + b * u;
-        const T* __restrict__ g = s.gates + b * 4 * u;
-        T* __restrict__ dh = s.dh + b * u;
-        T* __restrict__ dxp = s.dxp + b * s.dxp_stride;
-        T* __restrict__ dhr = s.dhr + b * 3 * u;
-        for (int64_t j = 0; j < u; ++j) {
-          const acc_t grad = acc_t(dh[j]) + (dout != nullptr ? acc_t(dout[j]) : acc_t(0));
-          const acc_t gn = keep ? grad : acc_t(0);
-          const acc_t z = acc_t(g[j]);
-          const acc_t r = acc_t(g[u + j]);
-          const acc_t n = acc_t(g[2 * u + j]);
-          const acc_t hh = acc_t(g[3 * u + j]);
-          const acc_t dz = gn * (acc_t(hp[j]) - n) * z * (acc_t(1) - z);
-          const acc_t dn = gn * (acc_t(1) - z) * (acc_t(1) - n * n);
-          const acc_t dr = dn * hh * r * (acc_t(1) - r);
-          dxp[j] = T(dz);
-          dxp[u + j] = T(dr);
-          dxp[2 * u + j] = T(dn);
-          dhr[j] = T(dz);
-          dhr[u + j] = T(dr);
-          dhr[2 * u + j] = T(dn * r);
-          dh[j] = T(keep ? gn * z : grad);
-        }
-      }
+    for_each_backward_row(s, [&](int64_t b, auto keep, const T* dout, auto with_output) {
+      backward_reset_after_row<decltype(keep)::value, decltype(with_output)::value>(
+          dout, s.h_prev + b * u, s.gates + b * 4 * u, s.dh + b * u, s.dxp + b * s.dxp_stride,
+          s.dhr + b * 3 * u, u);
     });
   }
 
-  // reset_before, first pass: gradients of z and of the candidate (its GEMM's output).
   template <typename T>
   static void backward_candidate(const gru::BackwardStep<T>& s) {
-    using acc_t = at::opmath_type<T>;
     const int64_t u = s.units;
-    at::parallel_for(0, s.batch, grain_rows(u), [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const bool keep = row_flag(s.keep, b, s.keep_stride);
-        const bool shown = row_flag(s.out_keep, b, s.keep_stride);
-        const T* __restrict__ dout = row_or_null(s.dout, b, s.dout_stride, shown);
-        const T* __restrict__ hp = s.h_prev + b * u;
-        const T* __restrict__ g = s.gates + b * 4 * u;
-        T* __restrict__ dh = s.dh + b * u;
-        T* __restrict__ dxp = s.dxp + b * s.dxp_stride;
-        T* __restrict__ dhr = s.dhr + b * 3 * u;
-        for (int64_t j = 0; j < u; ++j) {
-          const acc_t grad = acc_t(dh[j]) + (dout != nullptr ? acc_t(dout[j]) : acc_t(0));
-          const acc_t gn = keep ? grad : acc_t(0);
-          const acc_t z = acc_t(g[j]);
-          const acc_t n = acc_t(g[2 * u + j]);
-          const acc_t dz = gn * (acc_t(hp[j]) - n) * z * (acc_t(1) - z);
-          const acc_t dn = gn * (acc_t(1) - z) * (acc_t(1) - n * n);
-          dxp[j] = T(dz);
-          dxp[2 * u + j] = T(dn);
-          dhr[j] = T(dz);
-          dhr[2 * u + j] = T(dn);
-          dh[j] = T(keep ? gn * z : grad);
-        }
-      }
+    for_each_backward_row(s, [&](int64_t b, auto keep, const T* dout, auto with_output) {
+      backward_candidate_row<decltype(keep)::value, decltype(with_output)::value>(
+          dout, s.h_prev + b * u, s.gates + b * 4 * u, s.dh + b * u, s.dxp + b * s.dxp_stride,
+          s.dhr + b * 3 * u, u);
     });
   }
 
-  // reset_before, second pass: gradient of r from d(r * h), and r's share of dh.
   template <typename T>
   static void backward_reset_gate(const gru::BackwardStep<T>& s) {
-    using acc_t = at::opmath_type<T>;
     const int64_t u = s.units;
     at::parallel_for(0, s.batch, grain_rows(u), [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
-        const T* __restrict__ hp = s.h_prev + b * u;
-        const T* __restrict__ g = s.gates + b * 4 * u;
-        const T* __restrict__ drh = s.drh + b * u;
-        T* __restrict__ dh = s.dh + b * u;
-        T* __restrict__ dxp = s.dxp + b * s.dxp_stride;
-        T* __restrict__ dhr = s.dhr + b * 3 * u;
-        for (int64_t j = 0; j < u; ++j) {
-          const acc_t r = acc_t(g[u + j]);
-          const acc_t d = acc_t(drh[j]);
-          const acc_t dr = d * acc_t(hp[j]) * r * (acc_t(1) - r);
-          dxp[u + j] = T(dr);
-          dhr[u + j] = T(dr);
-          dh[j] = T(acc_t(dh[j]) + d * r);
-        }
+        backward_reset_gate_row(s.h_prev + b * u, s.gates + b * 4 * u, s.drh + b * u,
+                                s.dh + b * u, s.dxp + b * s.dxp_stride, s.dhr + b * 3 * u, u);
       }
     });
   }
@@ -273,7 +359,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_sequence_cpu(
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_sequence_backward_cpu(
-    const at::Tensor& grad_output, const at::Tensor& grad_h, const at::Tensor& inputs,
+    const std::optional<at::Tensor>& grad_output, const std::optional<at::Tensor>& grad_h,
+    const at::Tensor& inputs,
     const at::Tensor& kernel, const at::Tensor& recurrent_kernel,
     const std::optional<at::Tensor>& mask, const at::Tensor& states, const at::Tensor& gates,
     bool go_backwards, bool reset_after, bool return_sequences, bool zero_output_for_mask) {

@@ -222,15 +222,17 @@ def _gru_sequence_backward_fake(
         torch.empty_like(kernel, memory_format=torch.contiguous_format),
         torch.empty_like(recurrent_kernel, memory_format=torch.contiguous_format),
         inputs.new_empty(bias_shape),
-        torch.empty_like(grad_h, memory_format=torch.contiguous_format),
+        inputs.new_empty((inputs.shape[0], units)),
     )
 
 
 def _setup_context(ctx, inputs, output) -> None:
     x, kernel, recurrent_kernel, bias, _, mask, *flags = inputs
     _, _, states, gates = output
-    # The saved activations are workspace, not results to differentiate.
+    # The saved activations are workspace, not results to differentiate. Unused outputs get no
+    # zero-filled gradients (the op treats a missing one as zero): states and gates are large.
     ctx.mark_non_differentiable(states, gates)
+    ctx.set_materialize_grads(False)
     ctx.save_for_backward(x, kernel, recurrent_kernel, mask, states, gates)
     ctx.flags = tuple(flags)
     ctx.has_bias = bias is not None
@@ -239,8 +241,8 @@ def _setup_context(ctx, inputs, output) -> None:
 def _backward(ctx, grad_output, grad_h, _grad_states, _grad_gates):
     x, kernel, recurrent_kernel, mask, states, gates = ctx.saved_tensors
     grads = torch.ops.ktorch.gru_sequence_backward.default(
-        grad_output.contiguous(),
-        grad_h.contiguous(),
+        grad_output,
+        grad_h,
         x,
         kernel,
         recurrent_kernel,
