@@ -252,7 +252,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward(
     const at::Tensor& inputs_arg, const at::Tensor& kernel,
     const at::Tensor& recurrent_kernel_arg, const std::optional<at::Tensor>& mask,
     const at::Tensor& states_arg, const at::Tensor& gates_arg, bool go_backwards,
-    bool reset_after, bool return_sequences, bool zero_output_for_mask) {
+    bool reset_after, bool return_sequences, bool zero_output_for_mask, bool grad_inputs_needed) {
   TORCH_CHECK(inputs_arg.dim() == 3 && recurrent_kernel_arg.dim() == 2, op,
               ": arguments inputs and recurrent_kernel must be 3-D and 2-D. Received: shapes ",
               inputs_arg.sizes(), " and ", recurrent_kernel_arg.sizes());
@@ -351,7 +351,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward(
 
   // Weight gradients: one GEMM each over all timesteps, not one per step.
   const at::Tensor x2d = inputs.view({batch * steps, features});
-  at::Tensor grad_inputs = at::mm(dxp, kernel.t()).view({batch, steps, features});
+  // Not computed for inputs that need no gradient (a first layer): an empty tensor instead.
+  at::Tensor grad_inputs = grad_inputs_needed
+                               ? at::mm(dxp, kernel.t()).view({batch, steps, features})
+                               : at::empty({0}, options);
   at::Tensor grad_kernel = at::mm(x2d.t(), dxp);
   const at::Tensor h_prev = states.narrow(0, 0, steps).view({steps * batch, u});
   const at::Tensor dhr2d = dhr.view({steps * batch, 3 * u});

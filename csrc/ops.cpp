@@ -30,7 +30,7 @@ TORCH_LIBRARY(ktorch, m) {
   m.def(
       "gru_sequence_backward(Tensor? grad_output, Tensor? grad_h, Tensor inputs, Tensor kernel, "
       "Tensor recurrent_kernel, Tensor? mask, Tensor states, Tensor gates, bool go_backwards, "
-      "bool reset_after, bool return_sequences, bool zero_output_for_mask) -> (Tensor "
-      "grad_inputs, Tensor grad_kernel, Tensor grad_recurrent_kernel, Tensor grad_bias, "
-      "Tensor grad_h0)");
+      "bool reset_after, bool return_sequences, bool zero_output_for_mask, "
+      "bool grad_inputs_needed) -> (Tensor grad_inputs, Tensor grad_kernel, "
+      "Tensor grad_recurrent_kernel, Tensor grad_bias, Tensor grad_h0)");
 }

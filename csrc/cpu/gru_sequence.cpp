@@ -394,10 +394,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_seque
     const at::Tensor& inputs,
     const at::Tensor& kernel, const at::Tensor& recurrent_kernel,
     const std::optional<at::Tensor>& mask, const at::Tensor& states, const at::Tensor& gates,
-    bool go_backwards, bool reset_after, bool return_sequences, bool zero_output_for_mask) {
+    bool go_backwards, bool reset_after, bool return_sequences, bool zero_output_for_mask,
+    bool grad_inputs_needed) {
   return gru::backward<CpuKernels>("ktorch::gru_sequence_backward", grad_output, grad_h, inputs,
                                    kernel, recurrent_kernel, mask, states, gates, go_backwards,
-                                   reset_after, return_sequences, zero_output_for_mask);
+                                   reset_after, return_sequences, zero_output_for_mask,
+                                   grad_inputs_needed);
 }
 
 }  // namespace

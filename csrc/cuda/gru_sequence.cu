@@ -252,12 +252,13 @@ gru_sequence_backward_cuda(const std::optional<at::Tensor>& grad_output,
                            const at::Tensor& kernel, const at::Tensor& recurrent_kernel,
                            const std::optional<at::Tensor>& mask, const at::Tensor& states,
                            const at::Tensor& gates, bool go_backwards, bool reset_after,
-                           bool return_sequences, bool zero_output_for_mask) {
+                           bool return_sequences, bool zero_output_for_mask,
+                           bool grad_inputs_needed) {
   const c10::cuda::CUDAGuard guard(inputs.device());
   return gru::backward<CudaKernels>("ktorch::gru_sequence_backward", grad_output, grad_h,
                                     inputs, kernel, recurrent_kernel, mask, states, gates,
                                     go_backwards, reset_after, return_sequences,
-                                    zero_output_for_mask);
+                                    zero_output_for_mask, grad_inputs_needed);
 }
 
 }  // namespace

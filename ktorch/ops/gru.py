@@ -213,12 +213,12 @@ def _gru_sequence_fake(
 
 def _gru_sequence_backward_fake(
     grad_output, grad_h, inputs, kernel, recurrent_kernel, mask, states, gates, go_backwards,
-    reset_after, return_sequences, zero_output_for_mask,
+    reset_after, return_sequences, zero_output_for_mask, grad_inputs_needed,
 ):  # fmt: skip
     units = recurrent_kernel.shape[0]
     bias_shape = (2, 3 * units) if reset_after else (3 * units,)
     return (
-        torch.empty_like(inputs, memory_format=torch.contiguous_format),
+        inputs.new_empty(inputs.shape if grad_inputs_needed else (0,)),
         torch.empty_like(kernel, memory_format=torch.contiguous_format),
         torch.empty_like(recurrent_kernel, memory_format=torch.contiguous_format),
         inputs.new_empty(bias_shape),
@@ -250,8 +250,11 @@ def _backward(ctx, grad_output, grad_h, _grad_states, _grad_gates):
         states,
         gates,
         *ctx.flags,
+        ctx.needs_input_grad[0],
     )
     grad_inputs, grad_kernel, grad_recurrent, grad_bias, grad_h0 = grads
+    if not ctx.needs_input_grad[0]:
+        grad_inputs = None
     if not ctx.has_bias:
         grad_bias = None
     # No gradients for mask and the flags.
