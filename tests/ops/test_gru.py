@@ -274,6 +274,28 @@ def test_inputs_without_gradient():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_saturated_and_non_finite_inputs(reset_after):
+    # Pre-activations far beyond where sigmoid and tanh saturate, and NaN / inf inputs: the
+    # kernel's float sigmoid and tanh must saturate and propagate like torch's.
+    _require_kernel("cpu")
+    tensors, _ = _case(units=37, reset_after=reset_after)
+    x, kernel, recurrent, bias, h0 = (t.detach() for t in tensors)
+    for scale in (1e-4, 30.0, 1e3):
+        args = (x * scale, kernel, recurrent, bias, h0)
+        got = _op(args, None, reset_after=reset_after)[0]
+        want = G.gru_sequence_reference(*args, reset_after=reset_after)[0]
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    x = x.clone()
+    x[1, 2, 0] = float("nan")
+    x[2, 1, 1] = float("inf")
+    x[0, 3, 2] = -float("inf")
+    args = (x, kernel, recurrent, bias, h0)
+    got = _op(args, None, reset_after=reset_after)[0]
+    want = G.gru_sequence_reference(*args, reset_after=reset_after)[0]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5, equal_nan=True)
+
+
 def test_saved_activations_are_not_differentiable():
     _require_kernel("cpu")
     tensors, mask = _case()
