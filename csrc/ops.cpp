@@ -41,4 +41,14 @@ TORCH_LIBRARY(ktorch, m) {
       "fused_dropout_rng(Tensor x, float p, Generator? generator=None) "
       "-> (Tensor out, Tensor mask)",
       {at::Tag::nondeterministic_seeded});
+  m.def(
+      "gru_sequence(Tensor inputs, Tensor kernel, Tensor recurrent_kernel, Tensor? bias, "
+      "Tensor h0, Tensor? mask, bool go_backwards, bool reset_after, bool return_sequences, "
+      "bool zero_output_for_mask) -> (Tensor output, Tensor h, Tensor states, Tensor gates)");
+  m.def(
+      "gru_sequence_backward(Tensor? grad_output, Tensor? grad_h, Tensor inputs, Tensor kernel, "
+      "Tensor recurrent_kernel, Tensor? mask, Tensor states, Tensor gates, bool go_backwards, "
+      "bool reset_after, bool return_sequences, bool zero_output_for_mask, "
+      "bool grad_inputs_needed) -> (Tensor grad_inputs, Tensor grad_kernel, "
+      "Tensor grad_recurrent_kernel, Tensor grad_bias, Tensor grad_h0)");
 }

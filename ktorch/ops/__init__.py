@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from ktorch.ops._library import available, get_backend, set_backend
 from ktorch.ops.dropout import fused_dropout
+from ktorch.ops.gru import gru_sequence
 from ktorch.ops.lstm import lstm_sequence
 
-__all__ = ["available", "fused_dropout", "get_backend", "set_backend", "lstm_sequence"]
+__all__ = [
+    "available",
+    "fused_dropout",
+    "get_backend",
+    "gru_sequence",
+    "lstm_sequence",
+    "set_backend",
+]

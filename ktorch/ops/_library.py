@@ -21,6 +21,8 @@ OPS = (
     "fused_dropout_rng",
     "lstm_sequence",
     "lstm_sequence_backward",
+    "gru_sequence",
+    "gru_sequence_backward",
 )
 BACKENDS = ("auto", "kernel", "reference")
 _DISPATCH_KEYS = {"cpu": "CPU", "cuda": "CUDA"}

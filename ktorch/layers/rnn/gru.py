@@ -5,9 +5,9 @@ from __future__ import annotations
 from ktorch import activations
 from ktorch.layers.input_spec import InputSpec
 from ktorch.layers.rnn._cell import RecurrentCell, cell_property, layer_config
-from ktorch.layers.rnn._sequence import gru_sequence
 from ktorch.layers.rnn.dropout_rnn_cell import project
 from ktorch.layers.rnn.rnn import RNN
+from ktorch.ops.gru import gru_sequence, gru_sequence_reference
 
 
 class GRUCell(RecurrentCell):
@@ -119,9 +119,11 @@ class GRUCell(RecurrentCell):
 class GRU(RNN):
     """Gated Recurrent Unit layer (Cho et al. 2014).
 
-    The whole sequence runs in one function: the inputs of all timesteps are projected by one
-    matmul, then one recurrent matmul per step. With `recurrent_dropout` in training the
-    layer steps its cell instead (one recurrent mask per gate, as Keras).
+    The whole sequence runs in one fused op (`ktorch.ops.gru_sequence`) when the activations
+    are the default tanh and sigmoid and `unroll` is False: the inputs of all timesteps are
+    projected by one matmul, then one recurrent matmul and one fused gate pass run per step.
+    Other activations run the same math in plain PyTorch. With `recurrent_dropout` in
+    training the layer steps its cell instead (one recurrent mask per gate, as Keras).
 
     Args:
         units, activation, recurrent_activation, use_bias, *_initializer, *_regularizer,
@@ -221,20 +223,33 @@ class GRU(RNN):
             return super().inner_loop(sequences, initial_state, mask, training)
         if training and 0.0 < cell.dropout < 1.0:
             sequences = sequences * cell.get_dropout_mask(sequences[:, 0]).unsqueeze(1)
-        return gru_sequence(
-            sequences,
-            cell.kernel,
-            cell.recurrent_kernel,
-            cell.bias,
-            initial_state[0],
-            mask=mask,
-            go_backwards=self.go_backwards,
-            activation=cell.activation,
-            recurrent_activation=cell.recurrent_activation,
-            reset_after=cell.reset_after,
-            return_sequences=self.return_sequences,
-            zero_output_for_mask=self.zero_output_for_mask,
-        )
+        weights = [cell.kernel, cell.recurrent_kernel, cell.bias, initial_state[0]]
+        if cell.kernel.dtype != sequences.dtype:
+            # Mixed precision: float32 weights compute in the inputs' dtype.
+            weights = [w if w is None else w.to(sequences.dtype) for w in weights]
+        options = {
+            "mask": mask,
+            "go_backwards": self.go_backwards,
+            "reset_after": cell.reset_after,
+            "return_sequences": self.return_sequences,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+        if (
+            cell.activation is activations.tanh
+            and cell.recurrent_activation is activations.sigmoid
+            and not self.unroll
+        ):
+            # The fused op (or its reference where the extension has no kernel).
+            output, h = gru_sequence(sequences, *weights, **options)
+        else:
+            output, h = gru_sequence_reference(
+                sequences,
+                *weights,
+                **options,
+                activation=cell.activation,
+                recurrent_activation=cell.recurrent_activation,
+            )
+        return output, [h]
 
     units = cell_property("units")
     activation = cell_property("activation")

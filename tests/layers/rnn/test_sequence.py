@@ -4,7 +4,17 @@ import pytest
 import torch
 
 from ktorch.layers import RNN, GRUCell, LSTMCell, SimpleRNNCell
-from ktorch.layers.rnn._sequence import gru_sequence, lstm_sequence, simple_rnn_sequence
+from ktorch.layers.rnn._sequence import lstm_sequence, simple_rnn_sequence
+from ktorch.ops.gru import gru_sequence, gru_sequence_reference
+
+
+def _states_as_tuple(fn):
+    # The GRU functions return (outputs, h); the others (outputs, states).
+    def run(*args, **kwargs):
+        output, h = fn(*args, **kwargs)
+        return output, (h,)
+
+    return run
 
 
 def _data(units):
@@ -32,8 +42,20 @@ def test_functions_match_cell_loop(go_backwards, return_sequences, zero_output, 
     }
     cases = [
         (LSTMCell(5), [h0, c0], lstm_sequence, {}),
-        (GRUCell(5), [h0], gru_sequence, {}),
-        (GRUCell(5, reset_after=False), [h0], gru_sequence, {"reset_after": False}),
+        (GRUCell(5), [h0], _states_as_tuple(gru_sequence_reference), {}),
+        (GRUCell(5), [h0], _states_as_tuple(gru_sequence), {}),
+        (
+            GRUCell(5, reset_after=False),
+            [h0],
+            _states_as_tuple(gru_sequence_reference),
+            {"reset_after": False},
+        ),
+        (
+            GRUCell(5, reset_after=False),
+            [h0],
+            _states_as_tuple(gru_sequence),
+            {"reset_after": False},
+        ),
         (SimpleRNNCell(5), [h0], simple_rnn_sequence, {}),
     ]
     for cell, states, fn, extra in cases:
