@@ -23,4 +23,15 @@ PyObject* PyInit__C(void) {
 TORCH_LIBRARY(ktorch, m) {
   m.def("fused_dropout(Tensor x, float p, int seed, int offset) -> (Tensor out, Tensor mask)");
   m.def("fused_dropout_backward(Tensor grad, Tensor mask, float p) -> Tensor");
+  m.def(
+      "fused_batch_norm(Tensor x, Tensor? weight, Tensor? bias, Tensor(a!)? running_mean, "
+      "Tensor(b!)? running_var, int axis, float momentum, float eps) -> (Tensor out, "
+      "Tensor mean, Tensor invstd)");
+  m.def(
+      "fused_batch_norm_inference(Tensor x, Tensor? weight, Tensor? bias, Tensor running_mean, "
+      "Tensor running_var, int axis, float eps) -> Tensor");
+  m.def(
+      "fused_batch_norm_backward(Tensor grad_out, Tensor x, Tensor? weight, Tensor mean, "
+      "Tensor invstd, int axis, bool training, bool[3] output_mask) -> (Tensor grad_x, "
+      "Tensor grad_weight, Tensor grad_bias)");
 }

@@ -9,6 +9,7 @@ reference that gives the same results and runs wherever the extension has no ker
 from __future__ import annotations
 
 from ktorch.ops._library import available, get_backend, set_backend
+from ktorch.ops.batch_norm import fused_batch_norm
 from ktorch.ops.dropout import fused_dropout
 
-__all__ = ["available", "fused_dropout", "get_backend", "set_backend"]
+__all__ = ["available", "fused_dropout", "get_backend", "set_backend", "fused_batch_norm"]

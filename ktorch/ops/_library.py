@@ -15,7 +15,13 @@ from collections.abc import Callable
 import torch
 
 # Every op declared in csrc/ops.cpp: a backend counts as built when all of them have a kernel.
-OPS = ("fused_dropout", "fused_dropout_backward")
+OPS = (
+    "fused_dropout",
+    "fused_dropout_backward",
+    "fused_batch_norm",
+    "fused_batch_norm_inference",
+    "fused_batch_norm_backward",
+)
 BACKENDS = ("auto", "kernel", "reference")
 _DISPATCH_KEYS = {"cpu": "CPU", "cuda": "CUDA"}
 
