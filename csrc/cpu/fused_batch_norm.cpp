@@ -248,7 +248,8 @@ KTORCH_CLONES void grad_input_rows(const scalar_t* dy, const scalar_t* x, scalar
     scalar_t* dr = dx + r * channels;
     for (int64_t k = 0; k < channels; ++k) {
       const acc_t g = static_cast<acc_t>(gr[k]);
-      dr[k] = static_cast<scalar_t>(g * a[k] + (static_cast<acc_t>(xr[k]) - mean[k]) * b[k] + c[k]);
+      const acc_t centered = static_cast<acc_t>(xr[k]) - mean[k];
+      dr[k] = static_cast<scalar_t>(g * a[k] + centered * b[k] + c[k]);
     }
   }
 }
@@ -633,7 +634,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_batch_norm_backward_cpu(
   const at::Tensor m = batch_norm_channel_vector(op, "mean", mean, x, d.channels);
   const at::Tensor s = batch_norm_channel_vector(op, "invstd", invstd, x, d.channels);
   const auto opmath = batch_norm_opmath(x);
-  at::Tensor grad_x = output_mask[0] ? batch_norm_empty_like(x) : batch_norm_skipped(x, x.scalar_type());
+  at::Tensor grad_x =
+      output_mask[0] ? batch_norm_empty_like(x) : batch_norm_skipped(x, x.scalar_type());
   at::Tensor grad_weight = output_mask[1] ? at::zeros({d.channels}, x.options().dtype(opmath))
                                           : batch_norm_skipped(x, opmath);
   at::Tensor grad_bias = output_mask[2] ? at::zeros({d.channels}, x.options().dtype(opmath))

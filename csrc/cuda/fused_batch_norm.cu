@@ -190,7 +190,8 @@ ReducePlan reduce_plan(const BatchNormDims& d, int device) {
     groups = (d.channels + bx - 1) / bx;
   }
   const int64_t by = kReduceThreads / bx;
-  const int64_t max_splits = std::min<int64_t>(65535, std::max<int64_t>(1, (d.outer + by - 1) / by));
+  const int64_t max_splits =
+      std::min<int64_t>(65535, std::max<int64_t>(1, (d.outer + by - 1) / by));
   const int64_t splits = std::clamp<int64_t>((target + groups - 1) / groups, 1, max_splits);
   return {dim3(static_cast<unsigned>(groups), static_cast<unsigned>(splits)),
           dim3(static_cast<unsigned>(bx), static_cast<unsigned>(by)), splits};
@@ -337,13 +338,19 @@ __global__ void grad_input_kernel(const scalar_t* __restrict__ dy, const scalar_
   }
 }
 
-// 32-bit indexing when the tensor allows it: integer division is much cheaper.
+// 32-bit indexing when the tensor allows it (integer division is much cheaper): the index of
+// the grid-stride loop must not pass INT32_MAX either.
+bool fits_int32(int64_t n, int blocks) {
+  return n + static_cast<int64_t>(blocks) * kElementwiseThreads <=
+         std::numeric_limits<int32_t>::max();
+}
+
 template <typename scalar_t, typename acc_t>
 void launch_affine(const scalar_t* x, scalar_t* y, const BatchNormDims& d, const acc_t* mean,
                    const acc_t* scale, const acc_t* shift, int device, cudaStream_t stream) {
   const int64_t n = d.outer * d.channels * d.inner;
   const int blocks = elementwise_blocks(n, device);
-  if (n <= std::numeric_limits<int32_t>::max()) {
+  if (fits_int32(n, blocks)) {
     affine_kernel<scalar_t, acc_t, int32_t><<<blocks, kElementwiseThreads, 0, stream>>>(
         x, y, static_cast<int32_t>(n), static_cast<int32_t>(d.channels),
         static_cast<int32_t>(d.inner), mean, scale, shift);
@@ -360,7 +367,7 @@ void launch_grad_input(const scalar_t* dy, const scalar_t* x, scalar_t* dx, cons
                        int device, cudaStream_t stream) {
   const int64_t n = d.outer * d.channels * d.inner;
   const int blocks = elementwise_blocks(n, device);
-  if (n <= std::numeric_limits<int32_t>::max()) {
+  if (fits_int32(n, blocks)) {
     grad_input_kernel<scalar_t, acc_t, int32_t><<<blocks, kElementwiseThreads, 0, stream>>>(
         dy, x, dx, static_cast<int32_t>(n), static_cast<int32_t>(d.channels),
         static_cast<int32_t>(d.inner), mean, a, b, k);
@@ -372,7 +379,8 @@ void launch_grad_input(const scalar_t* dy, const scalar_t* x, scalar_t* dx, cons
 }
 
 unsigned channel_blocks(int64_t channels) {
-  return static_cast<unsigned>(std::max<int64_t>(1, (channels + kChannelThreads - 1) / kChannelThreads));
+  const int64_t blocks = (channels + kChannelThreads - 1) / kChannelThreads;
+  return static_cast<unsigned>(std::max<int64_t>(1, blocks));
 }
 
 template <typename T>

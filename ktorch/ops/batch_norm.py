@@ -9,7 +9,8 @@ Three ops, with the channel axis anywhere (`axis`) and Keras's conventions:
   does; torch's own batch norm uses the unbiased one and the other meaning of momentum).
   `mean` and `invstd = 1 / sqrt(var + eps)` are returned for the backward, not differentiable.
 - `torch.ops.ktorch.fused_batch_norm_inference(x, weight, bias, running_mean, running_var, axis,
-  eps) -> out` normalizes with the moving statistics.
+  eps) -> out` normalizes with the moving statistics, `out = x * a + b` with
+  `a = weight / sqrt(running_var + eps)` and `b = bias - running_mean * a` (Keras's formula).
 - `torch.ops.ktorch.fused_batch_norm_backward(grad_out, x, weight, mean, invstd, axis, training,
   output_mask) -> (grad_x, grad_weight, grad_bias)`: two per-channel sums and one elementwise
   pass; a gradient whose `output_mask` entry is False comes back as an empty tensor.

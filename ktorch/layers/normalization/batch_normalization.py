@@ -64,6 +64,13 @@ class BatchNormalization(Layer):
     With `trainable=False` the layer always runs in inference mode, even with
     `training=True` (the fine-tuning convention of Keras).
 
+    Both modes run the fused kernels of `ktorch.ops.fused_batch_norm` (one pass for the
+    statistics, one for the output, one op for the gradients), reading channels_first and
+    channels_last inputs, and NCHW tensors in `torch.channels_last` memory, in place; the
+    output keeps the input's memory format. `ktorch.ops.set_backend("reference")` selects the
+    pure-PyTorch implementation; a masked batch in training always uses plain torch ops.
+    float16/bfloat16 inputs are computed in float32 and the result cast back, as in Keras.
+
     Args:
         axis: the channel axis (-1 for channels_last, 1 for channels_first inputs).
         momentum: momentum of the moving averages.
