@@ -39,137 +39,233 @@ constexpr int64_t kPieceElems = 4096;
 // Smallest amount of work (elements) worth handing to a thread.
 constexpr int64_t kGrainElems = 32768;
 
-// Independent partial sums: 128 bytes of accumulators, enough to hide the add latency.
+// Independent partial sums: 128 bytes of accumulators (4 AVX registers), enough to hide the
+// add latency; also the width of the channel groups kept in registers.
 template <typename acc_t>
 constexpr int64_t kLanes = 128 / sizeof(acc_t);
 
+// Pairwise total of the lanes (vector adds, then a short tail), clobbering them.
 template <typename acc_t>
-inline acc_t lane_total(const acc_t* acc) {
-  acc_t total = 0;
-  for (int64_t j = 0; j < kLanes<acc_t>; ++j) {
-    total += acc[j];
+inline acc_t lane_total(acc_t* acc) {
+  for (int64_t width = kLanes<acc_t> / 2; width > 0; width /= 2) {
+    for (int64_t j = 0; j < width; ++j) {
+      acc[j] += acc[j + width];
+    }
   }
-  return total;
+  return acc[0];
 }
 
-// ---------------------------------------------------------------- contiguous rows (inner > 1)
-
-template <typename scalar_t, typename acc_t>
-KTORCH_CLONES acc_t sum_row(const scalar_t* x, int64_t n) {
+// Adds f(i) for i in [0, n) into the lanes: full groups of lanes, then groups of 8, then
+// single values, so short rows (7x7 images) stay mostly vectorized.
+template <typename acc_t, typename F>
+inline void accumulate(acc_t* acc, int64_t n, const F& f) {
   constexpr int64_t L = kLanes<acc_t>;
-  acc_t acc[L] = {};
   int64_t i = 0;
   for (; i + L <= n; i += L) {
     for (int64_t j = 0; j < L; ++j) {
-      acc[j] += static_cast<acc_t>(x[i + j]);
+      acc[j] += f(i + j);
+    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    for (int64_t j = 0; j < 8; ++j) {
+      acc[j] += f(i + j);
     }
   }
   for (int64_t j = 0; i + j < n; ++j) {
-    acc[j] += static_cast<acc_t>(x[i + j]);
+    acc[8 + j] += f(i + j);
   }
-  return lane_total(acc);
 }
 
-// Sum of (x - mean)^2.
+// ------------------------------------------ blocks of rows of one channel (inner > 1 layout)
+// A block is `rows` runs of `n` contiguous values, `stride` values apart.
+
+// Mean and sum of squared deviations of a block (two passes; the block fits in L1).
 template <typename scalar_t, typename acc_t>
-KTORCH_CLONES acc_t squared_deviation_row(const scalar_t* x, int64_t n, acc_t mean) {
-  constexpr int64_t L = kLanes<acc_t>;
-  acc_t acc[L] = {};
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    for (int64_t j = 0; j < L; ++j) {
-      const acc_t d = static_cast<acc_t>(x[i + j]) - mean;
-      acc[j] += d * d;
+KTORCH_CLONES void block_moments(const scalar_t* x, int64_t rows, int64_t stride, int64_t n,
+                                 acc_t* mean_out, acc_t* m2_out) {
+  acc_t acc[kLanes<acc_t>] = {};
+  for (int64_t r = 0; r < rows; ++r) {
+    const scalar_t* p = x + r * stride;
+    accumulate(acc, n, [&](int64_t i) { return static_cast<acc_t>(p[i]); });
+  }
+  const acc_t mean = lane_total(acc) / static_cast<acc_t>(rows * n);
+  std::fill(acc, acc + kLanes<acc_t>, acc_t(0));
+  for (int64_t r = 0; r < rows; ++r) {
+    const scalar_t* p = x + r * stride;
+    accumulate(acc, n, [&](int64_t i) {
+      const acc_t d = static_cast<acc_t>(p[i]) - mean;
+      return d * d;
+    });
+  }
+  *mean_out = mean;
+  *m2_out = lane_total(acc);
+}
+
+// Sums of dy and of dy * (x - mean) over a block.
+template <typename scalar_t, typename acc_t>
+KTORCH_CLONES void block_grad_sums(const scalar_t* dy, const scalar_t* x, int64_t rows,
+                                   int64_t stride, int64_t n, acc_t mean, acc_t* sum_dy,
+                                   acc_t* sum_dy_xmu) {
+  acc_t a[kLanes<acc_t>] = {};
+  acc_t b[kLanes<acc_t>] = {};
+  for (int64_t r = 0; r < rows; ++r) {
+    const scalar_t* g = dy + r * stride;
+    const scalar_t* p = x + r * stride;
+    accumulate(a, n, [&](int64_t i) { return static_cast<acc_t>(g[i]); });
+    accumulate(b, n, [&](int64_t i) {
+      return static_cast<acc_t>(g[i]) * (static_cast<acc_t>(p[i]) - mean);
+    });
+  }
+  *sum_dy = lane_total(a);
+  *sum_dy_xmu = lane_total(b);
+}
+
+// y = (x - mean) * scale + shift over a block.
+template <typename scalar_t, typename acc_t>
+KTORCH_CLONES void block_normalize(const scalar_t* x, scalar_t* y, int64_t rows, int64_t stride,
+                                   int64_t n, acc_t mean, acc_t scale, acc_t shift) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const scalar_t* xr = x + r * stride;
+    scalar_t* yr = y + r * stride;
+    for (int64_t i = 0; i < n; ++i) {
+      yr[i] = static_cast<scalar_t>((static_cast<acc_t>(xr[i]) - mean) * scale + shift);
     }
   }
-  for (int64_t j = 0; i + j < n; ++j) {
-    const acc_t d = static_cast<acc_t>(x[i + j]) - mean;
-    acc[j] += d * d;
-  }
-  return lane_total(acc);
 }
 
-// y = (x - mean) * scale + shift.
+// dx = dy * a + (x - mean) * b + c over a block.
 template <typename scalar_t, typename acc_t>
-KTORCH_CLONES void normalize_row(const scalar_t* x, scalar_t* y, int64_t n, acc_t mean,
-                                 acc_t scale, acc_t shift) {
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = static_cast<scalar_t>((static_cast<acc_t>(x[i]) - mean) * scale + shift);
-  }
-}
-
-// y = x * scale + shift.
-template <typename scalar_t, typename acc_t>
-KTORCH_CLONES void scale_shift_row(const scalar_t* x, scalar_t* y, int64_t n, acc_t scale,
-                                   acc_t shift) {
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = static_cast<scalar_t>(static_cast<acc_t>(x[i]) * scale + shift);
-  }
-}
-
-// Sums of dy and of dy * (x - mean).
-template <typename scalar_t, typename acc_t>
-KTORCH_CLONES void grad_sums_row(const scalar_t* dy, const scalar_t* x, int64_t n, acc_t mean,
-                                 acc_t* sum_dy, acc_t* sum_dy_xmu) {
-  constexpr int64_t L = kLanes<acc_t> / 2;
-  acc_t a[L] = {};
-  acc_t b[L] = {};
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    for (int64_t j = 0; j < L; ++j) {
-      const acc_t g = static_cast<acc_t>(dy[i + j]);
-      a[j] += g;
-      b[j] += g * (static_cast<acc_t>(x[i + j]) - mean);
+KTORCH_CLONES void block_grad_input(const scalar_t* dy, const scalar_t* x, scalar_t* dx,
+                                    int64_t rows, int64_t stride, int64_t n, acc_t mean, acc_t a,
+                                    acc_t b, acc_t c) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const scalar_t* gr = dy + r * stride;
+    const scalar_t* xr = x + r * stride;
+    scalar_t* dr = dx + r * stride;
+    for (int64_t i = 0; i < n; ++i) {
+      const acc_t centered = static_cast<acc_t>(xr[i]) - mean;
+      dr[i] = static_cast<scalar_t>(static_cast<acc_t>(gr[i]) * a + centered * b + c);
     }
   }
-  for (int64_t j = 0; i + j < n; ++j) {
-    const acc_t g = static_cast<acc_t>(dy[i + j]);
-    a[j] += g;
-    b[j] += g * (static_cast<acc_t>(x[i + j]) - mean);
-  }
-  acc_t ta = 0;
-  acc_t tb = 0;
-  for (int64_t j = 0; j < L; ++j) {
-    ta += a[j];
-    tb += b[j];
-  }
-  *sum_dy = ta;
-  *sum_dy_xmu = tb;
 }
 
-// dx = dy * a + (x - mean) * b + c.
+// y = x * scale[c] + shift[c] for the rows [begin, end) of n values, row r in channel
+// r % channels (memory order of the (outer, channels, inner) layout).
 template <typename scalar_t, typename acc_t>
-KTORCH_CLONES void grad_input_row(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n,
-                                  acc_t mean, acc_t a, acc_t b, acc_t c) {
-  for (int64_t i = 0; i < n; ++i) {
-    const acc_t g = static_cast<acc_t>(dy[i]);
-    dx[i] = static_cast<scalar_t>(g * a + (static_cast<acc_t>(x[i]) - mean) * b + c);
+KTORCH_CLONES void rows_scale_shift(const scalar_t* x, scalar_t* y, int64_t begin, int64_t end,
+                                    int64_t channels, int64_t n, const acc_t* scale,
+                                    const acc_t* shift) {
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t c = r % channels;
+    const acc_t a = scale[c];
+    const acc_t b = shift[c];
+    const scalar_t* xr = x + r * n;
+    scalar_t* yr = y + r * n;
+    for (int64_t i = 0; i < n; ++i) {
+      yr[i] = static_cast<scalar_t>(static_cast<acc_t>(xr[i]) * a + b);
+    }
   }
 }
 
 // --------------------------------------------------- rows of channels (inner == 1, C innermost)
+// Channels are processed in groups of kLanes kept in registers across the rows; the last,
+// partial group accumulates in memory.
 
 // Per-channel mean and sum of squared deviations of `rows` rows of `channels` values.
 template <typename scalar_t, typename acc_t>
 KTORCH_CLONES void moments_rows(const scalar_t* x, int64_t rows, int64_t channels, acc_t* mean,
                                 acc_t* m2) {
-  std::fill(mean, mean + channels, acc_t(0));
-  std::fill(m2, m2 + channels, acc_t(0));
+  constexpr int64_t G = kLanes<acc_t>;
+  const acc_t inv = acc_t(1) / static_cast<acc_t>(rows);
+  int64_t c0 = 0;
+  for (; c0 + G <= channels; c0 += G) {
+    acc_t acc[G] = {};
+    for (int64_t r = 0; r < rows; ++r) {
+      const scalar_t* p = x + r * channels + c0;
+      for (int64_t j = 0; j < G; ++j) {
+        acc[j] += static_cast<acc_t>(p[j]);
+      }
+    }
+    acc_t m[G];
+    for (int64_t j = 0; j < G; ++j) {
+      m[j] = acc[j] * inv;
+      acc[j] = 0;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const scalar_t* p = x + r * channels + c0;
+      for (int64_t j = 0; j < G; ++j) {
+        const acc_t d = static_cast<acc_t>(p[j]) - m[j];
+        acc[j] += d * d;
+      }
+    }
+    for (int64_t j = 0; j < G; ++j) {
+      mean[c0 + j] = m[j];
+      m2[c0 + j] = acc[j];
+    }
+  }
+  if (c0 == channels) {
+    return;
+  }
+  std::fill(mean + c0, mean + channels, acc_t(0));
+  std::fill(m2 + c0, m2 + channels, acc_t(0));
   for (int64_t r = 0; r < rows; ++r) {
     const scalar_t* row = x + r * channels;
-    for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t c = c0; c < channels; ++c) {
       mean[c] += static_cast<acc_t>(row[c]);
     }
   }
-  const acc_t inv = acc_t(1) / static_cast<acc_t>(rows);
-  for (int64_t c = 0; c < channels; ++c) {
+  for (int64_t c = c0; c < channels; ++c) {
     mean[c] *= inv;
   }
   for (int64_t r = 0; r < rows; ++r) {
     const scalar_t* row = x + r * channels;
-    for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t c = c0; c < channels; ++c) {
       const acc_t d = static_cast<acc_t>(row[c]) - mean[c];
       m2[c] += d * d;
+    }
+  }
+}
+
+// Per-channel sums of dy and dy * (x - mean) over `rows` rows (overwrites the outputs).
+template <typename scalar_t, typename acc_t>
+KTORCH_CLONES void grad_sums_rows(const scalar_t* dy, const scalar_t* x, int64_t rows,
+                                  int64_t channels, const acc_t* mean, acc_t* sum_dy,
+                                  acc_t* sum_dy_xmu) {
+  constexpr int64_t G = kLanes<acc_t>;
+  int64_t c0 = 0;
+  for (; c0 + G <= channels; c0 += G) {
+    acc_t a[G] = {};
+    acc_t b[G] = {};
+    acc_t m[G];
+    for (int64_t j = 0; j < G; ++j) {
+      m[j] = mean[c0 + j];
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const scalar_t* g = dy + r * channels + c0;
+      const scalar_t* p = x + r * channels + c0;
+      for (int64_t j = 0; j < G; ++j) {
+        const acc_t gj = static_cast<acc_t>(g[j]);
+        a[j] += gj;
+        b[j] += gj * (static_cast<acc_t>(p[j]) - m[j]);
+      }
+    }
+    for (int64_t j = 0; j < G; ++j) {
+      sum_dy[c0 + j] = a[j];
+      sum_dy_xmu[c0 + j] = b[j];
+    }
+  }
+  if (c0 == channels) {
+    return;
+  }
+  std::fill(sum_dy + c0, sum_dy + channels, acc_t(0));
+  std::fill(sum_dy_xmu + c0, sum_dy_xmu + channels, acc_t(0));
+  for (int64_t r = 0; r < rows; ++r) {
+    const scalar_t* gr = dy + r * channels;
+    const scalar_t* xr = x + r * channels;
+    for (int64_t c = c0; c < channels; ++c) {
+      const acc_t g = static_cast<acc_t>(gr[c]);
+      sum_dy[c] += g;
+      sum_dy_xmu[c] += g * (static_cast<acc_t>(xr[c]) - mean[c]);
     }
   }
 }
@@ -218,22 +314,6 @@ KTORCH_CLONES void scale_shift_rows(const scalar_t* x, scalar_t* y, int64_t rows
     scalar_t* yr = y + r * channels;
     for (int64_t c = 0; c < channels; ++c) {
       yr[c] = static_cast<scalar_t>(static_cast<acc_t>(xr[c]) * scale[c] + shift[c]);
-    }
-  }
-}
-
-// Adds the per-channel sums of dy and dy * (x - mean) over `rows` rows.
-template <typename scalar_t, typename acc_t>
-KTORCH_CLONES void grad_sums_rows(const scalar_t* dy, const scalar_t* x, int64_t rows,
-                                  int64_t channels, const acc_t* mean, acc_t* sum_dy,
-                                  acc_t* sum_dy_xmu) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const scalar_t* gr = dy + r * channels;
-    const scalar_t* xr = x + r * channels;
-    for (int64_t c = 0; c < channels; ++c) {
-      const acc_t g = static_cast<acc_t>(gr[c]);
-      sum_dy[c] += g;
-      sum_dy_xmu[c] += g * (static_cast<acc_t>(xr[c]) - mean[c]);
     }
   }
 }
@@ -302,6 +382,21 @@ void for_row_pieces(int64_t rows, int64_t channels, const F& f) {
   });
 }
 
+// Runs f(rows, offset, n) over the two-pass pieces of one channel in the inner > 1
+// layout: runs of rows (at most kPieceElems values) or, for long rows, segments of a row.
+template <typename F>
+void for_channel_pieces(const BatchNormDims& d, int64_t c, const F& f) {
+  const int64_t segment = std::min(d.inner, kPieceElems);
+  const int64_t rows_per_piece = std::max<int64_t>(1, kPieceElems / d.inner);
+  for (int64_t o = 0; o < d.outer; o += rows_per_piece) {
+    const int64_t rows = std::min(rows_per_piece, d.outer - o);
+    const int64_t base = (o * d.channels + c) * d.inner;
+    for (int64_t s = 0; s < d.inner; s += segment) {
+      f(rows, base + s, std::min(segment, d.inner - s));
+    }
+  }
+}
+
 template <typename acc_t>
 inline acc_t inverse_std(acc_t variance, double eps) {
   return acc_t(1) / std::sqrt(variance + static_cast<acc_t>(eps));
@@ -337,26 +432,23 @@ void train_forward(const scalar_t* x, scalar_t* y, const BatchNormDims& d,
   };
 
   if (d.inner > 1) {
+    const int64_t stride = C * d.inner;
     at::parallel_for(0, C, grain_channels(d.count()), [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         int64_t n = 0;
         acc_t mean = 0;
         acc_t m2 = 0;
-        for (int64_t o = 0; o < d.outer; ++o) {
-          const scalar_t* row = x + (o * C + c) * d.inner;
-          for (int64_t s = 0; s < d.inner; s += kPieceElems) {
-            const int64_t len = std::min(kPieceElems, d.inner - s);
-            const acc_t piece_mean = sum_row<scalar_t, acc_t>(row + s, len) / len;
-            const acc_t piece_m2 = squared_deviation_row(row + s, len, piece_mean);
-            merge_moment(n, mean, m2, len, piece_mean, piece_m2);
-            n += len;
-          }
-        }
+        for_channel_pieces(d, c, [&](int64_t rows, int64_t offset, int64_t len) {
+          acc_t piece_mean;
+          acc_t piece_m2;
+          block_moments(x + offset, rows, stride, len, &piece_mean, &piece_m2);
+          merge_moment(n, mean, m2, rows * len, piece_mean, piece_m2);
+          n += rows * len;
+        });
         const auto [scale, shift] = finish_channel(c, mean, m2);
-        for (int64_t o = 0; o < d.outer; ++o) {
-          const int64_t offset = (o * C + c) * d.inner;
-          normalize_row(x + offset, y + offset, d.inner, mean, scale, shift);
-        }
+        // The channel was just read: this second pass comes from cache.
+        const int64_t offset = c * d.inner;
+        block_normalize(x + offset, y + offset, d.outer, stride, d.inner, mean, scale, shift);
       }
     });
     return;
@@ -428,10 +520,7 @@ void inference_forward(const scalar_t* x, scalar_t* y, const BatchNormDims& d,
   }
   if (d.inner > 1) {
     at::parallel_for(0, d.outer * C, grain_channels(d.inner), [&](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end; ++row) {
-        const int64_t c = row % C;
-        scale_shift_row(x + row * d.inner, y + row * d.inner, d.inner, scale[c], shift[c]);
-      }
+      rows_scale_shift(x, y, begin, end, C, d.inner, scale, shift);
     });
     return;
   }
@@ -471,32 +560,35 @@ void backward(const scalar_t* dy, const scalar_t* x, scalar_t* dx, const BatchNo
   };
 
   if (d.inner > 1) {
+    const int64_t stride = C * d.inner;
     at::parallel_for(0, C, grain_channels(d.count()), [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         acc_t sum_dy = 0;
         acc_t sum_dy_xmu = 0;
         if (need_sums) {
-          for (int64_t o = 0; o < d.outer; ++o) {
-            const int64_t offset = (o * C + c) * d.inner;
-            acc_t row_dy;
-            acc_t row_dy_xmu;
-            grad_sums_row(dy + offset, x + offset, d.inner, mean[c], &row_dy, &row_dy_xmu);
-            sum_dy += row_dy;
-            sum_dy_xmu += row_dy_xmu;
-          }
+          for_channel_pieces(d, c, [&](int64_t rows, int64_t offset, int64_t len) {
+            acc_t piece_dy;
+            acc_t piece_dy_xmu;
+            block_grad_sums(dy + offset, x + offset, rows, stride, len, mean[c], &piece_dy,
+                            &piece_dy_xmu);
+            sum_dy += piece_dy;
+            sum_dy_xmu += piece_dy_xmu;
+          });
           store_sums(c, sum_dy, sum_dy_xmu);
         }
         if (dx == nullptr) {
           continue;
         }
         const auto [a, b, k] = coefficients(c, sum_dy, sum_dy_xmu);
-        for (int64_t o = 0; o < d.outer; ++o) {
-          const int64_t offset = (o * C + c) * d.inner;
-          if (training) {
-            grad_input_row(dy + offset, x + offset, dx + offset, d.inner, mean[c], a, b, k);
-          } else {
-            scale_shift_row(dy + offset, dx + offset, d.inner, a, acc_t(0));
-          }
+        const int64_t offset = c * d.inner;
+        if (training) {
+          // The channel was just read: this second pass comes from cache.
+          block_grad_input(dy + offset, x + offset, dx + offset, d.outer, stride, d.inner,
+                           mean[c], a, b, k);
+        } else {
+          // b = k = 0: dx = dy * a, with no read of x.
+          block_normalize(dy + offset, dx + offset, d.outer, stride, d.inner, acc_t(0), a,
+                          acc_t(0));
         }
       }
     });
@@ -518,7 +610,6 @@ void backward(const scalar_t* dy, const scalar_t* x, scalar_t* dx, const BatchNo
         const int64_t first = b * plan.block_rows;
         const int64_t last = std::min(rows, first + plan.block_rows);
         for (int64_t r = first; r < last; r += piece) {
-          std::fill(part, part + 2 * C, acc_t(0));
           grad_sums_rows(dy + r * C, x + r * C, std::min(piece, last - r), C, mean, part,
                          part + C);
           add_into(total, part, 2 * C);
