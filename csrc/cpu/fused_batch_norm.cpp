@@ -168,28 +168,32 @@ KTORCH_CLONES void rows_scale_shift(const scalar_t* x, scalar_t* y, int64_t begi
 }
 
 // --------------------------------------------------- rows of channels (inner == 1, C innermost)
-// Channels are processed in groups of kLanes kept in registers across the rows; the last,
-// partial group accumulates in memory.
+// Passes that read memory go row by row (sequential, what the hardware prefetcher follows),
+// accumulating per channel in L1; the second pass of the moments, over a piece already in L1,
+// keeps groups of kLanes channels in registers.
 
 // Per-channel mean and sum of squared deviations of `rows` rows of `channels` values.
 template <typename scalar_t, typename acc_t>
 KTORCH_CLONES void moments_rows(const scalar_t* x, int64_t rows, int64_t channels, acc_t* mean,
                                 acc_t* m2) {
   constexpr int64_t G = kLanes<acc_t>;
+  std::fill(mean, mean + channels, acc_t(0));
+  for (int64_t r = 0; r < rows; ++r) {
+    const scalar_t* row = x + r * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      mean[c] += static_cast<acc_t>(row[c]);
+    }
+  }
   const acc_t inv = acc_t(1) / static_cast<acc_t>(rows);
+  for (int64_t c = 0; c < channels; ++c) {
+    mean[c] *= inv;
+  }
   int64_t c0 = 0;
   for (; c0 + G <= channels; c0 += G) {
     acc_t acc[G] = {};
-    for (int64_t r = 0; r < rows; ++r) {
-      const scalar_t* p = x + r * channels + c0;
-      for (int64_t j = 0; j < G; ++j) {
-        acc[j] += static_cast<acc_t>(p[j]);
-      }
-    }
     acc_t m[G];
     for (int64_t j = 0; j < G; ++j) {
-      m[j] = acc[j] * inv;
-      acc[j] = 0;
+      m[j] = mean[c0 + j];
     }
     for (int64_t r = 0; r < rows; ++r) {
       const scalar_t* p = x + r * channels + c0;
@@ -199,24 +203,10 @@ KTORCH_CLONES void moments_rows(const scalar_t* x, int64_t rows, int64_t channel
       }
     }
     for (int64_t j = 0; j < G; ++j) {
-      mean[c0 + j] = m[j];
       m2[c0 + j] = acc[j];
     }
   }
-  if (c0 == channels) {
-    return;
-  }
-  std::fill(mean + c0, mean + channels, acc_t(0));
   std::fill(m2 + c0, m2 + channels, acc_t(0));
-  for (int64_t r = 0; r < rows; ++r) {
-    const scalar_t* row = x + r * channels;
-    for (int64_t c = c0; c < channels; ++c) {
-      mean[c] += static_cast<acc_t>(row[c]);
-    }
-  }
-  for (int64_t c = c0; c < channels; ++c) {
-    mean[c] *= inv;
-  }
   for (int64_t r = 0; r < rows; ++r) {
     const scalar_t* row = x + r * channels;
     for (int64_t c = c0; c < channels; ++c) {
@@ -231,38 +221,12 @@ template <typename scalar_t, typename acc_t>
 KTORCH_CLONES void grad_sums_rows(const scalar_t* dy, const scalar_t* x, int64_t rows,
                                   int64_t channels, const acc_t* mean, acc_t* sum_dy,
                                   acc_t* sum_dy_xmu) {
-  constexpr int64_t G = kLanes<acc_t>;
-  int64_t c0 = 0;
-  for (; c0 + G <= channels; c0 += G) {
-    acc_t a[G] = {};
-    acc_t b[G] = {};
-    acc_t m[G];
-    for (int64_t j = 0; j < G; ++j) {
-      m[j] = mean[c0 + j];
-    }
-    for (int64_t r = 0; r < rows; ++r) {
-      const scalar_t* g = dy + r * channels + c0;
-      const scalar_t* p = x + r * channels + c0;
-      for (int64_t j = 0; j < G; ++j) {
-        const acc_t gj = static_cast<acc_t>(g[j]);
-        a[j] += gj;
-        b[j] += gj * (static_cast<acc_t>(p[j]) - m[j]);
-      }
-    }
-    for (int64_t j = 0; j < G; ++j) {
-      sum_dy[c0 + j] = a[j];
-      sum_dy_xmu[c0 + j] = b[j];
-    }
-  }
-  if (c0 == channels) {
-    return;
-  }
-  std::fill(sum_dy + c0, sum_dy + channels, acc_t(0));
-  std::fill(sum_dy_xmu + c0, sum_dy_xmu + channels, acc_t(0));
+  std::fill(sum_dy, sum_dy + channels, acc_t(0));
+  std::fill(sum_dy_xmu, sum_dy_xmu + channels, acc_t(0));
   for (int64_t r = 0; r < rows; ++r) {
     const scalar_t* gr = dy + r * channels;
     const scalar_t* xr = x + r * channels;
-    for (int64_t c = c0; c < channels; ++c) {
+    for (int64_t c = 0; c < channels; ++c) {
       const acc_t g = static_cast<acc_t>(gr[c]);
       sum_dy[c] += g;
       sum_dy_xmu[c] += g * (static_cast<acc_t>(xr[c]) - mean[c]);

@@ -87,6 +87,15 @@ def backend():
     ktorch.ops.set_backend(previous)
 
 
+@pytest.fixture
+def two_threads():
+    """Runs a test with 2 CPU threads, so that the kernels split reductions across threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
 def test_available_counts_batch_norm_ops():
     for op in ("fused_batch_norm", "fused_batch_norm_inference", "fused_batch_norm_backward"):
         assert op in _library.OPS
@@ -363,7 +372,7 @@ def test_large_offset_is_numerically_safe(device):
         ((1, 2, 1), "keras_last"),
     ],
 )
-def test_uneven_sizes_match_reference(device, shape_nc, layout):
+def test_uneven_sizes_match_reference(device, shape_nc, layout, two_threads):
     _require_kernel(device)
     x, axis = _make(shape_nc, layout, device=device)
     channels = shape_nc[1]
