@@ -118,6 +118,8 @@ struct TrainFunction : public torch::autograd::Function<TrainFunction> {
     bump_version(running_mean);
     bump_version(running_var);
     ctx->mark_non_differentiable({mean, invstd});
+    // No zero tensors for the gradients of mean and invstd, which backward ignores.
+    ctx->set_materialize_grads(false);
     ctx->save_for_backward({x, present(weight) ? *weight : at::Tensor(), mean, invstd,
                             present(bias) ? *bias : at::Tensor()});
     ctx->saved_data["axis"] = axis;
