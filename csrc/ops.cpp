@@ -51,4 +51,15 @@ TORCH_LIBRARY(ktorch, m) {
       "bool reset_after, bool return_sequences, bool zero_output_for_mask, "
       "bool grad_inputs_needed) -> (Tensor grad_inputs, Tensor grad_kernel, "
       "Tensor grad_recurrent_kernel, Tensor grad_bias, Tensor grad_h0)");
+  m.def(
+      "fused_batch_norm(Tensor x, Tensor? weight, Tensor? bias, Tensor(a!)? running_mean, "
+      "Tensor(b!)? running_var, int axis, float momentum, float eps) -> (Tensor out, "
+      "Tensor mean, Tensor invstd)");
+  m.def(
+      "fused_batch_norm_inference(Tensor x, Tensor? weight, Tensor? bias, Tensor running_mean, "
+      "Tensor running_var, int axis, float eps) -> Tensor");
+  m.def(
+      "fused_batch_norm_backward(Tensor grad_out, Tensor x, Tensor? weight, Tensor mean, "
+      "Tensor invstd, int axis, bool training, bool[3] output_mask) -> (Tensor grad_x, "
+      "Tensor grad_weight, Tensor grad_bias)");
 }

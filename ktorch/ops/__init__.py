@@ -9,12 +9,14 @@ reference that gives the same results and runs wherever the extension has no ker
 from __future__ import annotations
 
 from ktorch.ops._library import available, get_backend, set_backend
+from ktorch.ops.batch_norm import fused_batch_norm
 from ktorch.ops.dropout import fused_dropout
 from ktorch.ops.gru import gru_sequence
 from ktorch.ops.lstm import lstm_sequence
 
 __all__ = [
     "available",
+    "fused_batch_norm",
     "fused_dropout",
     "get_backend",
     "gru_sequence",

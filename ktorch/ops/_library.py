@@ -23,6 +23,9 @@ OPS = (
     "lstm_sequence_backward",
     "gru_sequence",
     "gru_sequence_backward",
+    "fused_batch_norm",
+    "fused_batch_norm_inference",
+    "fused_batch_norm_backward",
 )
 BACKENDS = ("auto", "kernel", "reference")
 _DISPATCH_KEYS = {"cpu": "CPU", "cuda": "CUDA"}

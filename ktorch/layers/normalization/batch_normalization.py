@@ -8,22 +8,9 @@ from ktorch import config as ktorch_config
 from ktorch import constraints, initializers, regularizers
 from ktorch.layers.input_spec import InputSpec
 from ktorch.layers.layer import Layer
+from ktorch.ops import fused_batch_norm
 
 _HALF = (torch.float16, torch.bfloat16)
-
-
-def _channels_second(x: torch.Tensor, axis: int) -> torch.Tensor:
-    """A view of `x` with the channel axis at position 1, as torch's batch norm expects.
-
-    Channels-last 4D/5D inputs become NCHW/NCDHW views whose memory is `channels_last`
-    (torch's kernels run on that layout directly); other channels-last inputs are flattened
-    to `(-1, channels)`, a view for contiguous inputs.
-    """
-    if axis == 1:
-        return x
-    if axis == x.ndim - 1 and x.ndim not in (4, 5):
-        return x.reshape(-1, x.shape[-1])
-    return x.movedim(axis, 1)
 
 
 def _masked_moments(x, mask, reduction_axes):
@@ -35,7 +22,7 @@ def _masked_moments(x, mask, reduction_axes):
     return mean.flatten(), variance.flatten()
 
 
-def _batch_norm(
+def _masked_batch_norm(
     x: torch.Tensor,
     axis: int,
     gamma: torch.Tensor | None,
@@ -44,68 +31,27 @@ def _batch_norm(
     moving_variance: torch.Tensor,
     momentum: float,
     epsilon: float,
-    training: bool,
-    mask: torch.Tensor | None = None,
+    mask: torch.Tensor,
 ) -> torch.Tensor:
-    """Keras's batch normalization of `x` along `axis` (non-negative).
+    """Keras's training-mode batch normalization with statistics over the unmasked entries.
 
-    With `training=True`, normalizes with the batch mean and biased variance and updates the
-    moving statistics in place: `moving = moving * momentum + batch * (1 - momentum)`; else
-    normalizes with the moving statistics. `mask` (the input shape without its last axis)
-    restricts the batch statistics to the unmasked entries.
+    `mask` has the input shape without its last axis; the moving statistics are updated in
+    place with `moving = moving * momentum + batch * (1 - momentum)`.
     """
-    if mask is not None and training:
-        reduction_axes = [d for d in range(x.ndim) if d != axis]
-        mean, variance = _masked_moments(x, mask.to(torch.bool), reduction_axes)
-        with torch.no_grad():
-            moving_mean.mul_(momentum).add_(mean.detach(), alpha=1.0 - momentum)
-            moving_variance.mul_(momentum).add_(variance.detach(), alpha=1.0 - momentum)
-        shape = [1] * x.ndim
-        shape[axis] = x.shape[axis]
-        inv = torch.rsqrt(variance + epsilon)
-        if gamma is not None:
-            inv = inv * gamma
-        shift = -mean * inv
-        if beta is not None:
-            shift = shift + beta
-        return x * inv.reshape(shape) + shift.reshape(shape)
-    x_nc = _channels_second(x, axis)
-    if not training:
-        out = torch.batch_norm(
-            x_nc,
-            gamma,
-            beta,
-            moving_mean,
-            moving_variance,
-            False,
-            0.0,
-            epsilon,
-            torch.backends.cudnn.enabled,
-        )
-    else:
-        count = x.numel() // x.shape[axis]
-        # torch updates the running variance with the unbiased batch variance, Keras with the
-        # biased one: torch writes (1 - momentum) * unbiased into a scratch buffer, rescaled
-        # below. torch.batch_norm is F.batch_norm without its batch-size-1 check.
-        scratch = torch.zeros_like(moving_variance)
-        out = torch.batch_norm(
-            x_nc,
-            gamma,
-            beta,
-            moving_mean,
-            scratch,
-            True,
-            1.0 - momentum,
-            epsilon,
-            torch.backends.cudnn.enabled,
-        )
-        with torch.no_grad():
-            moving_variance.mul_(momentum)
-            if count > 1:
-                moving_variance.add_(scratch, alpha=(count - 1) / count)
-    if x_nc.ndim != x.ndim:
-        return out.reshape(x.shape)
-    return out if axis == 1 else out.movedim(1, axis)
+    reduction_axes = [d for d in range(x.ndim) if d != axis]
+    mean, variance = _masked_moments(x, mask.to(torch.bool), reduction_axes)
+    with torch.no_grad():
+        moving_mean.mul_(momentum).add_(mean.detach(), alpha=1.0 - momentum)
+        moving_variance.mul_(momentum).add_(variance.detach(), alpha=1.0 - momentum)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    inv = torch.rsqrt(variance + epsilon)
+    if gamma is not None:
+        inv = inv * gamma
+    shift = -mean * inv
+    if beta is not None:
+        shift = shift + beta
+    return x * inv.reshape(shape) + shift.reshape(shape)
 
 
 class BatchNormalization(Layer):
@@ -117,6 +63,13 @@ class BatchNormalization(Layer):
     variance, with the biased batch variance); at inference it uses the moving statistics.
     With `trainable=False` the layer always runs in inference mode, even with
     `training=True` (the fine-tuning convention of Keras).
+
+    Both modes run the fused kernels of `ktorch.ops.fused_batch_norm` (one pass for the
+    statistics, one for the output, one op for the gradients), reading channels_first and
+    channels_last inputs, and NCHW tensors in `torch.channels_last` memory, in place; the
+    output keeps the input's memory format. `ktorch.ops.set_backend("reference")` selects the
+    pure-PyTorch implementation; a masked batch in training always uses plain torch ops.
+    float16/bfloat16 inputs are computed in float32 and the result cast back, as in Keras.
 
     Args:
         axis: the channel axis (-1 for channels_last, 1 for channels_first inputs).
@@ -255,19 +208,38 @@ class BatchNormalization(Layer):
                 "The mask provided should be one dimension less than the inputs. Received: "
                 f"mask.shape={tuple(mask.shape)}, inputs.shape={tuple(inputs.shape)}"
             )
-        x = inputs.float() if inputs.dtype in _HALF else inputs
-        outputs = _batch_norm(
-            x,
-            self.axis % x.ndim,
-            self.gamma,
-            self.beta,
-            self.moving_mean,
-            self.moving_variance,
-            self.momentum,
-            self.epsilon,
-            bool(training) and self.trainable,
-            mask,
-        )
+        # Keras computes float16/bfloat16 inputs in float32. The op does that internally and
+        # rounds once on output, so an input already in the compute dtype is not upcast (no
+        # copy); one in another dtype is, to keep float32 precision up to the final cast.
+        x = inputs
+        if x.dtype in _HALF and x.dtype is not self._compute_torch_dtype:
+            x = x.float()
+        axis = self.axis % x.ndim
+        training = bool(training) and self.trainable
+        if mask is not None and training:
+            outputs = _masked_batch_norm(
+                x.float() if x.dtype in _HALF else x,
+                axis,
+                self.gamma,
+                self.beta,
+                self.moving_mean,
+                self.moving_variance,
+                self.momentum,
+                self.epsilon,
+                mask,
+            )
+        else:
+            outputs = fused_batch_norm(
+                x,
+                self.moving_mean,
+                self.moving_variance,
+                self.gamma,
+                self.beta,
+                axis=axis,
+                training=training,
+                momentum=self.momentum,
+                epsilon=self.epsilon,
+            )
         return outputs.to(self._compute_torch_dtype)
 
     def compute_output_shape(self, input_shape):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+import ktorch.ops
 from ktorch.layers import BatchNormalization, Input
-from ktorch.layers.normalization.batch_normalization import _channels_second
 from tests.keras_ref import keras_module, to_numpy
 
 
@@ -119,13 +119,47 @@ def test_gradients_flow_in_training():
     assert layer.moving_mean.grad is None
 
 
-def test_channels_last_is_a_view_in_channels_last_memory():
-    x = torch.randn(2, 5, 6, 3)
-    view = _channels_second(x, 3)
-    assert view.shape == (2, 3, 5, 6) and view.data_ptr() == x.data_ptr()
-    assert view.is_contiguous(memory_format=torch.channels_last)
-    flat = _channels_second(torch.randn(2, 5, 3), 2)
-    assert flat.shape == (10, 3)
+def test_channels_last_memory_is_kept():
+    x = torch.randn(2, 3, 5, 6)
+    outputs = []
+    for data in (x, x.contiguous(memory_format=torch.channels_last)):
+        layer = BatchNormalization(axis=1)
+        out = layer(data, training=True)
+        assert out.stride() == data.stride()
+        outputs.append((out, layer.moving_mean.detach(), layer.moving_variance.detach()))
+    for a, b in zip(*outputs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.fixture
+def reference_backend():
+    previous = ktorch.ops.get_backend()
+    yield lambda: ktorch.ops.set_backend("reference")
+    ktorch.ops.set_backend(previous)
+
+
+@pytest.mark.parametrize("axis, shape", CASES)
+@pytest.mark.parametrize("dtype", [None, "mixed_float16"])
+def test_kernel_and_reference_backends_agree(axis, shape, dtype, reference_backend):
+    if not ktorch.ops.available()["cpu"]:
+        pytest.skip("ktorch._C has no cpu kernel")
+    results = []
+    for use_reference in (False, True):
+        if use_reference:
+            reference_backend()
+        torch.manual_seed(0)
+        layer = BatchNormalization(axis=axis, momentum=0.8, dtype=dtype)
+        layer.build(shape)
+        x = (torch.randn(shape) * 2 + 1).requires_grad_()
+        out = layer(x, training=True)
+        (out.float() * torch.randn(shape)).sum().backward()
+        inference = layer(x.detach())
+        grads = (x.grad, layer.gamma.grad, layer.beta.grad)
+        stats = (layer.moving_mean.detach(), layer.moving_variance.detach())
+        results.append((out.detach(), inference, *grads, *stats))
+    tolerance = 1e-5 if dtype is None else 2e-3
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, atol=tolerance, rtol=tolerance)
 
 
 def test_shapes_input_spec_and_batch_of_one():
