@@ -628,7 +628,8 @@ def compile_from_config(model, config: dict, custom_objects: dict | None = None)
                 # Created now, in Keras's order, so that the saved optimizer state can be loaded;
                 # an optimizer argument of the wrong type fails here.
                 model.optimizer.build(trainable)
-    except (ValueError, TypeError) as error:
+    # AttributeError: a name that is not a string (an optimizer `class_name` of 5).
+    except (ValueError, TypeError, AttributeError) as error:
         raise ValueError(
             f"Could not compile model '{model.name}' from the compile config in the file: "
             f"{error}. Pass the missing objects in `custom_objects`, or load with "
