@@ -672,6 +672,36 @@ def test_foreign_compile_objects_are_never_imported_or_called(foreign, sentinels
         ktorch.saving.load_model(legacy)
 
 
+@pytest.mark.parametrize("name", [5, ["Dense"], {"class_name": "Dense"}, None])
+def test_class_names_that_are_not_strings_are_a_value_error(name, tmp_path):
+    _, good = _saved(tmp_path)
+    members = _members(good)
+    config = json.loads(next(d for i, d in members if i.filename == "config.json"))
+    as_layer = json.loads(json.dumps(config))
+    as_layer["config"]["layers"][1]["class_name"] = name
+    as_optimizer = json.loads(json.dumps(config))
+    as_optimizer["compile_config"]["optimizer"]["class_name"] = name
+    for where, edited in (("layer", as_layer), ("optimizer", as_optimizer)):
+        _write_zip(
+            tmp_path / f"{where}.keras",
+            [
+                (i, json.dumps(edited).encode() if i.filename == "config.json" else d)
+                for i, d in members
+            ],
+        )
+        with pytest.raises(ValueError, match="config"):
+            ktorch.saving.load_model(tmp_path / f"{where}.keras")
+    with pytest.raises(ValueError, match="Invalid model JSON"):
+        model_from_json(json.dumps(as_layer))
+    _, legacy = _saved(tmp_path, ".h5")
+    with h5py.File(legacy, "r+") as f:
+        model_config = json.loads(f.attrs["model_config"])
+        model_config["config"]["layers"][1]["class_name"] = name
+        f.attrs["model_config"] = json.dumps(model_config)
+    with pytest.raises(ValueError, match="layer config|model_config"):
+        ktorch.saving.load_model(legacy)
+
+
 # ------------------------------------------------------------------ hostile numbers
 
 
