@@ -13,38 +13,10 @@ from collections.abc import Callable
 
 import torch
 
+# The projection and masking steps are shared with the fused ops' references.
+from ktorch.ops.gru import _finish, _step_mask
+from ktorch.ops.gru import _projection as _time_major_projection
 from ktorch.ops.lstm import lstm_sequence_reference
-
-
-def _time_major_projection(inputs, kernel, bias, go_backwards):
-    # One matmul over all timesteps; time-major so each step reads a contiguous (batch, n) slab.
-    projected = torch.matmul(inputs.transpose(0, 1), kernel)
-    if bias is not None:
-        projected = projected + bias
-    if go_backwards:
-        projected = projected.flip(0)
-    return projected
-
-
-def _step_mask(mask, go_backwards):
-    if mask is None:
-        return None
-    mask = mask.to(torch.bool).transpose(0, 1).unsqueeze(-1)
-    return mask.flip(0) if go_backwards else mask
-
-
-def _finish(outputs, last, step_mask, return_sequences, zero_output_for_mask):
-    """Applies Keras's output masking to the per-step outputs (time-major list)."""
-    if not return_sequences:
-        if step_mask is None:
-            return last
-        keep = step_mask[-1] if zero_output_for_mask else step_mask.any(0)
-        return torch.where(keep, last, torch.zeros_like(last))
-    stacked = torch.stack(outputs, 0)
-    if step_mask is not None:
-        keep = step_mask if zero_output_for_mask else step_mask.cummax(0).values
-        stacked = torch.where(keep, stacked, torch.zeros_like(stacked))
-    return stacked.transpose(0, 1)
 
 
 def simple_rnn_sequence(
