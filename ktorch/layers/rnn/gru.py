@@ -216,13 +216,10 @@ class GRU(RNN):
 
     def inner_loop(self, sequences, initial_state, mask, training):
         cell = self.cell
-        if training and (
-            cell.recurrent_dropout > 0 or (cell.dropout > 0 and cell.dropout_mask_count is not None)
-        ):
-            # Per-gate dropout masks: step the cell, as Keras does off its fused path.
+        inputs = self._whole_sequence_inputs(sequences, training)
+        if inputs is None:
             return super().inner_loop(sequences, initial_state, mask, training)
-        if training and 0.0 < cell.dropout < 1.0:
-            sequences = sequences * cell.get_dropout_mask(sequences[:, 0]).unsqueeze(1)
+        sequences = inputs
         weights = [cell.kernel, cell.recurrent_kernel, cell.bias, initial_state[0]]
         if cell.kernel.dtype != sequences.dtype:
             # Mixed precision: float32 weights compute in the inputs' dtype.

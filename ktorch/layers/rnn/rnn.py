@@ -248,6 +248,21 @@ class RNN(Layer):
             return (output, *states)
         return output
 
+    def _whole_sequence_inputs(self, sequences, training):
+        """The inputs of a whole-sequence run of a gated cell, with input dropout applied.
+
+        Returns None when training needs per-gate dropout masks: the cell is then stepped, as
+        Keras does off its fused path.
+        """
+        cell = self.cell
+        if training and (
+            cell.recurrent_dropout > 0 or (cell.dropout > 0 and cell.dropout_mask_count is not None)
+        ):
+            return None
+        if training and 0.0 < cell.dropout < 1.0:
+            sequences = sequences * cell.get_dropout_mask(sequences[:, 0]).unsqueeze(1)
+        return sequences
+
     def inner_loop(self, sequences, initial_state, mask, training):
         """Runs the cell over the sequence: returns `(output, final_states)`.
 
