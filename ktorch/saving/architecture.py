@@ -22,7 +22,7 @@ from ktorch.models.functional import Functional
 from ktorch.models.model import Model
 from ktorch.models.sequential import Sequential
 from ktorch.saving.object_registration import CustomObjectScope
-from ktorch.saving.serialization_lib import serialize_keras_object
+from ktorch.saving.serialization_lib import check_config_depth, serialize_keras_object
 from ktorch.utils import tree
 
 
@@ -41,6 +41,7 @@ def _deserialize_model(config: Any, custom_objects: dict | None, source: str):
             f"Invalid model {source}: expected an object with 'class_name' and 'config'. "
             f"Received: {type(config).__name__}"
         )
+    check_config_depth(config, f"Invalid model {source}: it")
     try:
         with CustomObjectScope(custom_objects or {}):
             return deserialize_layer(config, custom_objects=custom_objects)

@@ -36,6 +36,7 @@ import torch
 from ktorch.saving.file_utils import atomic_write
 from ktorch.saving.legacy_config import ConfigConverter, is_keras2
 from ktorch.saving.object_registration import CustomObjectScope, get_registered_name
+from ktorch.saving.serialization_lib import check_config_depth
 
 try:
     import h5py
@@ -629,12 +630,14 @@ def _json_attr(group, name: str, filepath) -> Any:
             f"Invalid `.h5` file at {os.fspath(filepath)}: attribute '{name}' is not a string."
         )
     try:
-        return json.loads(value, object_hook=_decode_tuples)
+        config = json.loads(value, object_hook=_decode_tuples)
     except json.JSONDecodeError as error:
         raise ValueError(
             f"Invalid `.h5` file at {os.fspath(filepath)}: attribute '{name}' is not valid "
             f"JSON ({error})."
         ) from error
+    check_config_depth(config, f"Invalid `.h5` file at {os.fspath(filepath)}: attribute '{name}'")
+    return config
 
 
 def _decode_tuples(obj: dict) -> Any:

@@ -44,6 +44,7 @@ import torch
 from ktorch.saving import keras_layout
 from ktorch.saving.file_utils import atomic_write
 from ktorch.saving.object_registration import CustomObjectScope
+from ktorch.saving.serialization_lib import check_config_depth
 
 CONFIG_FILENAME = "config.json"
 METADATA_FILENAME = "metadata.json"
@@ -284,6 +285,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
                 f"Invalid .keras file {filepath}: `{CONFIG_FILENAME}` does not describe a model "
                 "(expected a JSON object with a 'class_name')."
             )
+        check_config_depth(config, f"Invalid .keras file {filepath}: `{CONFIG_FILENAME}`")
         compile_config = config.pop("compile_config", None)
         scope = dict(custom_objects or {})
         try:

@@ -115,3 +115,24 @@ def deserialize_keras_object(
     if hasattr(cls, "from_config"):
         return cls.from_config(inner)
     return cls(**inner)
+
+
+# Keras configs nest a few levels per nested model; a file nested deeper than this is refused
+# before deserialization, whose recursion depth would otherwise depend on the caller's stack.
+MAX_CONFIG_DEPTH = 256
+
+
+def check_config_depth(config: Any, what: str) -> None:
+    """Raises `ValueError` naming `what` if `config` nests lists/dicts deeper than
+    `MAX_CONFIG_DEPTH` levels. Iterative, so any parsed document can be checked."""
+    pending = [(config, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(
+                f"{what} is nested more than {MAX_CONFIG_DEPTH} levels deep; refusing it."
+            )
+        items = value.values() if isinstance(value, dict) else value
+        pending.extend((item, depth + 1) for item in items)

@@ -161,8 +161,7 @@ _DIFFERENT_REPRESENTATION = {
     "MeanMetricWrapper": {"fn"},
 }
 # Known ktorch bugs, kept visible as expected failures until they are fixed.
-_KNOWN_BUGS = {
-}
+_KNOWN_BUGS = {}
 
 
 def _public_classes(module_name: str):

@@ -29,6 +29,7 @@ import yaml
 import ktorch
 from ktorch import layers
 from ktorch.models import model_from_json, model_from_yaml
+from ktorch.saving.serialization_lib import MAX_CONFIG_DEPTH, check_config_depth
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "keras2")
@@ -534,7 +535,7 @@ def test_deeply_nested_json_is_a_value_error(tmp_path):
         for node in layer["inbound_nodes"]:
             node["kwargs"] = {"junk": _nested_list(900)}
     text = json.dumps(config)
-    with pytest.raises(ValueError, match="RecursionError"):
+    with pytest.raises(ValueError, match="nested more than"):
         model_from_json(text)
     model, good = _saved(tmp_path)
     members = _members(good)
@@ -545,10 +546,24 @@ def test_deeply_nested_json_is_a_value_error(tmp_path):
         )
         with pytest.raises(ValueError, match="config.json"):
             ktorch.saving.load_model(tmp_path / f"{name}.keras")
+    with pytest.raises(ValueError, match="`config.json` is nested more than"):
+        ktorch.saving.load_model(tmp_path / "graph.keras")
     _, legacy = _saved(tmp_path, ".h5")
     _edit(legacy, lambda f: f.attrs.__setitem__("model_config", "[" * 100_000 + "]" * 100_000))
     with pytest.raises(ValueError, match="recursion"):
         ktorch.saving.load_model(legacy)
+    _edit(legacy, lambda f: f.attrs.__setitem__("model_config", text))
+    with pytest.raises(ValueError, match="'model_config' is nested more than"):
+        ktorch.saving.load_model(legacy)
+
+
+def test_config_depth_limit_is_exact():
+    check_config_depth(_nested_list(MAX_CONFIG_DEPTH - 1), "config")
+    check_config_depth({"a": _nested_list(MAX_CONFIG_DEPTH - 2)}, "config")
+    with pytest.raises(ValueError, match=f"config is nested more than {MAX_CONFIG_DEPTH}"):
+        check_config_depth(_nested_list(MAX_CONFIG_DEPTH), "config")
+    with pytest.raises(ValueError, match="nested more than"):
+        check_config_depth({"a": [{"b": _nested_list(MAX_CONFIG_DEPTH)}]}, "config")
 
 
 _PROBE_MODULE = "ktorch_hostile_probe"

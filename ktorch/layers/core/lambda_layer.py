@@ -163,9 +163,10 @@ def _serialize_function(fn, argument: str):
             "lambda or a nested function, which cannot be saved by name. Define it at module "
             "level and register it with `@ktorch.saving.register_keras_serializable()`."
         )
-    if getattr(fn, "__module__", "").startswith("ktorch.activations") and getattr(
-        activations, fn.__name__, None
-    ) is fn:
+    if (
+        getattr(fn, "__module__", "").startswith("ktorch.activations")
+        and getattr(activations, fn.__name__, None) is fn
+    ):
         # A built-in activation: Keras writes these by name, under the "builtins" module.
         return {
             "module": "builtins",
