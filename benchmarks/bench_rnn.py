@@ -12,6 +12,11 @@ and one entry in `CELLS`):
   CUDA), plus ktorch's pure-PyTorch path (`ktorch.ops.set_backend("reference")`: the unfused
   per-step loop, one autograd op per gate per step). On CPU, 64 sequences of 50 steps, 32
   features to 64 units; on CUDA, 64 sequences of 100 steps, 512 to 512.
+- `gru`: `ktorch.layers.GRU` against `torch.nn.GRU` (torch's GRU is Keras's `reset_after=True`
+  variant; the weights are converted to its gate order r, z, n), the unfused path, and
+  `reset_after=False` (torch has no such layer: against the same baseline). Same shapes.
+
+On CUDA each cell adds its op against the same math as a per-step loop of torch ops.
 
 Timing: the contenders of a case alternate in one process, `--rounds` rounds of `--steps` steps
 each, their order rotating every round; a time is the median over rounds of the per-step wall
@@ -23,7 +28,8 @@ time threads spend spinning while they wait for each other.
 Usage:
     python benchmarks/bench_rnn.py --cell lstm --threads 1
     python benchmarks/bench_rnn.py --cell all --threads 2
-    python benchmarks/bench_rnn.py --cell lstm --device cuda
+    python benchmarks/bench_rnn.py --cell gru --threads 1
+    python benchmarks/bench_rnn.py --cell all --device cuda
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import ktorch  # noqa: E402
+from ktorch.ops import gru as gru_ops  # noqa: E402
 from ktorch.ops import lstm as lstm_ops  # noqa: E402
 
 # (batch, timesteps, features, units) per device.
@@ -182,7 +189,126 @@ def _lstm_unfused_case(shape) -> Case:
     )
 
 
-CELLS: dict[str, Callable[[str], list[Case]]] = {"lstm": lstm_cases}
+# ------------------------------------------------------------------------------------ GRU
+
+
+def _torch_gru_layout(matrix: torch.Tensor, units: int) -> torch.Tensor:
+    """Keras `(n, 3u)` with gates z, r, h to torch `(3u, n)` with gates r, z, n."""
+    z, r, h = matrix.split(units, dim=-1)
+    return torch.cat([r, z, h], dim=-1).t().contiguous()
+
+
+def _gru_pair(shape, device, return_sequences, reset_after=True):
+    batch, steps, features, units = shape
+    torch.manual_seed(0)
+    layer = ktorch.layers.GRU(units, return_sequences=return_sequences, reset_after=reset_after)
+    layer(torch.zeros(1, steps, features))
+    # Keras initializes the biases to zero; random ones make the parity check meaningful.
+    with torch.no_grad():
+        layer.cell.bias.normal_(0.0, 0.1)
+    layer.to(device)
+    x = torch.randn(batch, steps, features, device=device)
+    if not reset_after:
+        return layer, None, x
+    # torch.nn.GRU computes Keras's reset_after=True GRU.
+    baseline = torch.nn.GRU(features, units, batch_first=True).to(device)
+    cell = layer.cell
+    with torch.no_grad():
+        baseline.weight_ih_l0.copy_(_torch_gru_layout(cell.kernel, units))
+        baseline.weight_hh_l0.copy_(_torch_gru_layout(cell.recurrent_kernel, units))
+        baseline.bias_ih_l0.copy_(_torch_gru_layout(cell.bias[0:1], units).flatten())
+        baseline.bias_hh_l0.copy_(_torch_gru_layout(cell.bias[1:2], units).flatten())
+    return layer, baseline, x
+
+
+def _check_gru(layer, baseline, x, return_sequences) -> None:
+    ours = layer(x)
+    theirs = baseline(x)[0]
+    theirs = theirs if return_sequences else theirs[:, -1]
+    torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=1e-4)
+    grads = torch.autograd.grad(ours.sum(), [layer.cell.kernel])
+    expected = torch.autograd.grad(theirs.sum(), [baseline.weight_ih_l0])
+    units = layer.cell.units
+    torch.testing.assert_close(
+        _torch_gru_layout(grads[0], units), expected[0], atol=2e-4, rtol=1e-3
+    )
+
+
+def gru_cases(device: str) -> list[Case]:
+    """`ktorch.layers.GRU` vs `torch.nn.GRU` (and the unfused path, and `reset_after=False`)."""
+    shape = SHAPES[device]
+    cases = []
+    variants = [
+        ("outputs of all steps", True, False),
+        ("outputs of all steps, input grad", True, True),
+        ("last output", False, False),
+    ]
+    if device == "cuda":
+        variants = variants[:2]
+    for label, return_sequences, input_grad in variants:
+        layer, baseline, x = _gru_pair(shape, device, return_sequences)
+        x.requires_grad_(input_grad)
+        _check_gru(layer, baseline, x, return_sequences)
+        before, _, _ = _gru_pair(shape, device, return_sequences, reset_after=False)
+        extra = [x] if input_grad else []
+        ours_params = list(layer.trainable_weights) + extra
+
+        def ours(layer=layer, x=x) -> torch.Tensor:
+            return layer(x).sum()
+
+        def theirs(baseline=baseline, x=x, seq=return_sequences) -> torch.Tensor:
+            out = baseline(x)[0]
+            return (out if seq else out[:, -1]).sum()
+
+        def ours_before(layer=before, x=x) -> torch.Tensor:
+            return layer(x).sum()
+
+        steps = {
+            "ktorch": _grad_step(ours, ours_params),
+            "torch": _grad_step(theirs, list(baseline.parameters()) + extra),
+            "ktorch torch-ops": _with_backend("reference", _grad_step(ours, ours_params)),
+            # torch has no reset_after=False GRU: against the same baseline, one more GEMM a step.
+            "ktorch reset_after=False": _grad_step(
+                ours_before, list(before.trainable_weights) + extra
+            ),
+        }
+        cases.append(
+            Case(
+                f"GRU {'x'.join(map(str, shape[:3]))}->{shape[3]}, {label}",
+                steps,
+                baseline="torch",
+                target=1.0 if device == "cpu" else None,
+            )
+        )
+    if device == "cuda":
+        cases.append(_gru_unfused_case(shape))
+    return cases
+
+
+def _gru_unfused_case(shape) -> Case:
+    # The op against the same math as a per-step loop of torch ops (no layer around either).
+    batch, steps, features, units = shape
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, steps, features, generator=g).cuda()
+    kernel = (torch.randn(features, 3 * units, generator=g) / features**0.5).cuda()
+    recurrent = (torch.randn(units, 3 * units, generator=g) / units**0.5).cuda()
+    bias = torch.zeros(2, 3 * units).cuda()
+    h0 = torch.zeros(batch, units).cuda()
+    params = [p.requires_grad_() for p in (kernel, recurrent, bias)]
+    args = (x, kernel, recurrent, bias, h0)
+    return Case(
+        f"gru_sequence op {'x'.join(map(str, shape[:3]))}->{units}",
+        {
+            "ktorch": _grad_step(lambda: gru_ops.gru_sequence(*args)[0].sum(), params),
+            "unfused loop": _grad_step(
+                lambda: gru_ops.gru_sequence_reference(*args)[0].sum(), params
+            ),
+        },
+        baseline="unfused loop",
+    )
+
+
+CELLS: dict[str, Callable[[str], list[Case]]] = {"lstm": lstm_cases, "gru": gru_cases}
 
 
 # --------------------------------------------------------------------------------- timing
