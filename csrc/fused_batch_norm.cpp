@@ -3,8 +3,10 @@
 // torch.library.register_autograd because the training op updates the moving statistics in
 // place (register_autograd accepts only functional ops), and because it keeps the Python
 // interpreter out of each call (tens of microseconds per op, a large share at small shapes).
-// Double backward is not supported: differentiating a gradient raises an error.
+// Double backward (create_graph=True) recomputes the normalization from the saved inputs with
+// differentiable ATen ops and differentiates that; the fused backward kernel is first-order only.
 #include <torch/all.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
@@ -12,6 +14,8 @@
 #include <initializer_list>
 #include <optional>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "fused_batch_norm.h"
 
@@ -106,6 +110,35 @@ at::Tensor grad_as(const at::Tensor& grad, bool needed, const at::Tensor& like) 
   return needed ? grad.to(like.scalar_type()) : at::Tensor();
 }
 
+// A per-channel vector of x's channel axis `dim`, in opmath, shaped to broadcast against x.
+at::Tensor per_channel(const at::Tensor& v, const at::Tensor& x, int64_t dim) {
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[dim] = x.size(dim);
+  return v.to(at::toOpMathType(x.scalar_type())).view(shape);
+}
+
+// For a backward run with create_graph=True: the gradients of `out` (recomputed by ATen ops
+// from the saved inputs) into `inputs`, as a graph that can be differentiated again. `inputs`
+// pairs each tensor that needs a gradient with its position among the op's arguments.
+variable_list recomputed_grads(const at::Tensor& out, const at::Tensor& grad,
+                               const std::vector<std::pair<size_t, at::Tensor>>& inputs,
+                               size_t arguments) {
+  variable_list result(arguments);
+  if (inputs.empty()) {
+    return result;
+  }
+  variable_list wrt;
+  for (const auto& input : inputs) {
+    wrt.push_back(input.second);
+  }
+  const variable_list grads = torch::autograd::grad({out}, wrt, {grad}, /*retain_graph=*/true,
+                                                    /*create_graph=*/true, /*allow_unused=*/true);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    result[inputs[i].first] = grads[i];
+  }
+  return result;
+}
+
 struct TrainFunction : public torch::autograd::Function<TrainFunction> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x,
                                const OptionalTensor& weight, const OptionalTensor& bias,
@@ -123,6 +156,7 @@ struct TrainFunction : public torch::autograd::Function<TrainFunction> {
     ctx->save_for_backward({x, present(weight) ? *weight : at::Tensor(), mean, invstd,
                             present(bias) ? *bias : at::Tensor()});
     ctx->saved_data["axis"] = axis;
+    ctx->saved_data["eps"] = eps;
     return {out, mean, invstd};
   }
 
@@ -140,6 +174,29 @@ struct TrainFunction : public torch::autograd::Function<TrainFunction> {
     variable_list result(8);
     if (!grads[0].defined() || !(need_x || need_weight || need_bias)) {
       return result;
+    }
+    if (at::GradMode::is_enabled()) {
+      const int64_t dim = batch_norm_axis("ktorch::fused_batch_norm", x, axis);
+      std::vector<int64_t> reduce;
+      for (int64_t d = 0; d < x.dim(); ++d) {
+        if (d != dim) {
+          reduce.push_back(d);
+        }
+      }
+      const at::Tensor xo = x.to(at::toOpMathType(x.scalar_type()));
+      auto [var, mean] = at::var_mean(xo, reduce, std::optional<at::Scalar>(0), true);
+      at::Tensor out = (xo - mean) * (var + ctx->saved_data["eps"].toDouble()).rsqrt();
+      if (weight.defined()) {
+        out = out * per_channel(weight, x, dim);
+      }
+      if (bias.defined()) {
+        out = out + per_channel(bias, x, dim);
+      }
+      std::vector<std::pair<size_t, at::Tensor>> inputs;
+      if (need_x) inputs.emplace_back(0, x);
+      if (need_weight) inputs.emplace_back(1, weight);
+      if (need_bias) inputs.emplace_back(2, bias);
+      return recomputed_grads(out.to(x.scalar_type()), grads[0], inputs, 8);
     }
     auto [grad_x, grad_weight, grad_bias] =
         call_backward(like_x(grads[0], x, axis), x, optional(weight), saved[2], saved[3], axis,
@@ -187,6 +244,24 @@ struct InferenceFunction : public torch::autograd::Function<InferenceFunction> {
       return result;
     }
     const auto opmath = at::toOpMathType(x.scalar_type());
+    if (at::GradMode::is_enabled()) {
+      const int64_t dim = batch_norm_axis("ktorch::fused_batch_norm_inference", x, axis);
+      at::Tensor out = (x.to(opmath) - per_channel(running_mean, x, dim)) *
+                       (per_channel(running_var, x, dim) + eps).rsqrt();
+      if (weight.defined()) {
+        out = out * per_channel(weight, x, dim);
+      }
+      if (bias.defined()) {
+        out = out + per_channel(bias, x, dim);
+      }
+      std::vector<std::pair<size_t, at::Tensor>> inputs;
+      if (need_x) inputs.emplace_back(0, x);
+      if (need_weight) inputs.emplace_back(1, weight);
+      if (need_bias) inputs.emplace_back(2, bias);
+      if (need_mean) inputs.emplace_back(3, running_mean);
+      if (need_var) inputs.emplace_back(4, running_var);
+      return recomputed_grads(out.to(x.scalar_type()), grads[0], inputs, 7);
+    }
     const at::Tensor mean = running_mean.to(opmath);
     const at::Tensor invstd = (running_var.to(opmath) + eps).rsqrt();
     auto [grad_x, grad_weight, grad_bias] =
@@ -214,10 +289,11 @@ struct BackwardFunction : public torch::autograd::Function<BackwardFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // Not reached through fused_batch_norm, whose double backward bypasses this op.
     TORCH_CHECK(false,
-                "ktorch::fused_batch_norm_backward: double backward (the gradient of a batch "
-                "norm gradient) is not supported; run with ktorch.ops.set_backend('reference') "
-                "for higher-order gradients.");
+                "ktorch::fused_batch_norm_backward: differentiating this op directly is not "
+                "supported; differentiate ktorch::fused_batch_norm with create_graph=True "
+                "instead.");
     return {};
   }
 };

@@ -156,3 +156,48 @@ def _check_backend(backend: str) -> str:
             f"Received: backend={backend!r}"
         )
     return backend
+
+
+def differentiable_backward(
+    reference: Callable[..., tuple[torch.Tensor, ...]],
+    args: tuple,
+    wrt: tuple[int, ...],
+    grad_outputs: tuple[torch.Tensor | None, ...],
+) -> tuple[torch.Tensor | None, ...]:
+    """An op's gradients, computed so that they can be differentiated again.
+
+    A backward runs with grad mode on when its caller asked for `create_graph=True` (double
+    backward: gradient penalties, Hessian-vector products). The fused backward kernels are not
+    differentiable, so an op's autograd formula then calls this instead: it recomputes the
+    forward with the op's pure-PyTorch reference from the saved inputs and differentiates that
+    with autograd. Slower than the kernels, exact to any order.
+
+    Args:
+        reference: the op's reference function, taking the op's arguments `args`; its outputs
+            line up with `grad_outputs`.
+        args: the op's arguments (its saved inputs).
+        wrt: the positions in `args` of the inputs that need a gradient.
+        grad_outputs: the gradients of `reference`'s outputs (None: no gradient, i.e. zero).
+
+    Returns:
+        One entry per argument, as an autograd formula returns them: the gradient at the
+        positions in `wrt` (None where the outputs do not depend on it), None elsewhere.
+    """
+    result: list[torch.Tensor | None] = [None] * len(args)
+    with torch.enable_grad():
+        outputs = reference(*args)
+    pairs = [
+        (out, grad) for out, grad in zip(outputs, grad_outputs, strict=False) if grad is not None
+    ]
+    if not pairs or not wrt:
+        return tuple(result)
+    grads = torch.autograd.grad(
+        [out for out, _ in pairs],
+        [args[i] for i in wrt],
+        [grad for _, grad in pairs],
+        create_graph=True,
+        allow_unused=True,
+    )
+    for i, grad in zip(wrt, grads, strict=True):
+        result[i] = grad
+    return tuple(result)

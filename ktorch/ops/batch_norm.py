@@ -22,8 +22,8 @@ kernels read `x` either contiguous (channels_first `(N, C, *spatial)`, or channe
 `(N, *spatial, C)` with `axis=-1`) or with the channel axis innermost in memory (an NCHW tensor
 in `torch.channels_last` format); the output keeps the input's strides. Autograd of the ops is
 registered in C++ (`csrc/fused_batch_norm.cpp`): the training op mutates its inputs, which
-`torch.library.register_autograd` does not accept. Double backward is not supported by the
-kernels (the pure-PyTorch reference supports it).
+`torch.library.register_autograd` does not accept. A backward with `create_graph=True`
+(double backward) recomputes the normalization with torch ops and differentiates that.
 """
 
 from __future__ import annotations
@@ -244,8 +244,9 @@ def fused_batch_norm(
     `moving = moving * momentum + batch_stat * (1 - momentum)`. Otherwise normalizes with the
     moving statistics. Runs the native kernel for `x`'s device when the extension has one (see
     `ktorch.ops.available()` and `ktorch.ops.set_backend()`), else the pure-PyTorch reference.
-    Gradients flow to `x`, `gamma` and `beta` (and, in inference, to the moving statistics);
-    the kernels do not support double backward.
+    Gradients flow to `x`, `gamma` and `beta` (and, in inference, to the moving statistics).
+    Higher-order gradients (`create_graph=True`) are supported: that backward recomputes the
+    normalization with torch ops and differentiates it, instead of running the fused kernel.
 
     Args:
         x: float32, float64, float16 or bfloat16 tensor. Contiguous inputs and inputs whose

@@ -142,7 +142,9 @@ def gru_sequence(
 
     Runs `ktorch::gru_sequence` for the inputs' device when the extension has a kernel for it
     (see `ktorch.ops.available()` and `ktorch.ops.set_backend()`), else
-    `gru_sequence_reference`; both compute the same function and its gradients.
+    `gru_sequence_reference`; both compute the same function and its gradients, to any order
+    (a backward with `create_graph=True` differentiates the reference, recomputed from the
+    saved inputs).
 
     Args:
         inputs: `(batch, timesteps, features)`, float32, float64, float16 or bfloat16.
@@ -227,19 +229,26 @@ def _gru_sequence_backward_fake(
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x, kernel, recurrent_kernel, bias, _, mask, *flags = inputs
+    x, kernel, recurrent_kernel, bias, h0, mask, *flags = inputs
     _, _, states, gates = output
     # The saved activations are workspace, not results to differentiate. Unused outputs get no
     # zero-filled gradients (the op treats a missing one as zero): states and gates are large.
     ctx.mark_non_differentiable(states, gates)
     ctx.set_materialize_grads(False)
-    ctx.save_for_backward(x, kernel, recurrent_kernel, mask, states, gates)
+    ctx.save_for_backward(x, kernel, recurrent_kernel, bias, h0, mask, states, gates)
     ctx.flags = tuple(flags)
     ctx.has_bias = bias is not None
 
 
 def _backward(ctx, grad_output, grad_h, _grad_states, _grad_gates):
-    x, kernel, recurrent_kernel, mask, states, gates = ctx.saved_tensors
+    x, kernel, recurrent_kernel, bias, h0, mask, states, gates = ctx.saved_tensors
+    if torch.is_grad_enabled():
+        # create_graph=True: gradients that can be differentiated again (the kernel's are not).
+        args = (x, kernel, recurrent_kernel, bias, h0, mask, *ctx.flags)
+        wrt = tuple(i for i in range(5) if ctx.needs_input_grad[i])
+        return _library.differentiable_backward(
+            gru_sequence_reference, args, wrt, (grad_output, grad_h)
+        )
     grads = torch.ops.ktorch.gru_sequence_backward.default(
         grad_output,
         grad_h,

@@ -109,7 +109,8 @@ def lstm_sequence(
     Runs the native kernel for the inputs' device when the extension has one (see
     `ktorch.ops.available()` and `ktorch.ops.set_backend()`), else `lstm_sequence_reference`;
     both give the same results up to floating-point rounding, and both are differentiable with
-    respect to the inputs, the weights and the initial states.
+    respect to the inputs, the weights and the initial states, to any order (a backward with
+    `create_graph=True` differentiates the reference, recomputed from the saved inputs).
 
     Args:
         inputs: `(batch, timesteps, features)`, float32, float64, float16 or bfloat16.
@@ -203,9 +204,9 @@ def _lstm_sequence_backward_fake(
 
 
 def _lstm_sequence_setup_context(ctx, inputs, output) -> None:
-    x, kernel, recurrent_kernel, bias, _, c0, mask, go_backwards, zero_output_for_mask = inputs
+    x, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, zero_output_for_mask = inputs
     _, _, _, gates, h_prev, c_seq = output
-    ctx.save_for_backward(x, kernel, recurrent_kernel, c0, mask, gates, h_prev, c_seq)
+    ctx.save_for_backward(x, kernel, recurrent_kernel, bias, h0, c0, mask, gates, h_prev, c_seq)
     # The saved activations get no gradient, and an output without one is passed as None
     # rather than as a zero-filled tensor (the op treats a missing gradient as zero).
     ctx.mark_non_differentiable(gates, h_prev, c_seq)
@@ -220,7 +221,15 @@ def _contiguous(grad: torch.Tensor | None) -> torch.Tensor | None:
 
 
 def _lstm_sequence_autograd(ctx, grad_output, grad_h, grad_c, _gates, _h_prev, _c_seq):
-    x, kernel, recurrent_kernel, c0, mask, gates, h_prev, c_seq = ctx.saved_tensors
+    x, kernel, recurrent_kernel, bias, h0, c0, mask, gates, h_prev, c_seq = ctx.saved_tensors
+    if torch.is_grad_enabled():
+        # create_graph=True: gradients that can be differentiated again (the kernel's are not).
+        args = (x, kernel, recurrent_kernel, bias, h0, c0, mask, ctx.go_backwards)
+        args += (ctx.zero_output_for_mask,)
+        wrt = tuple(i for i in range(6) if ctx.needs_input_grad[i])
+        return _library.differentiable_backward(
+            lstm_sequence_reference, args, wrt, (grad_output, grad_h, grad_c)
+        )
     grad_x, grad_kernel, grad_recurrent, grad_bias, grad_h0, grad_c0 = (
         torch.ops.ktorch.lstm_sequence_backward.default(
             _contiguous(grad_output),

@@ -295,18 +295,60 @@ def test_backward_op_matches_reference(device, training):
                 torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
 
 
-def test_double_backward_raises():
-    _require_kernel("cpu")
-    x = torch.randn(4, 3, requires_grad=True)
-    out = _train(x, None, None, None, None, 1)[0]
-    (grad,) = torch.autograd.grad((out * out.detach()).sum(), x, create_graph=True)
-    with pytest.raises(RuntimeError, match="double backward"):
-        grad.sum().backward()
-    # The reference is plain autograd: it differentiates twice.
-    x64 = x.detach().double().requires_grad_()
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_double_backward_of_train_op(device, layout):
+    # create_graph=True (gradient penalties): the gradients themselves are differentiable.
+    _require_kernel(device)
+    x, axis = _make((4, 3, 2, 3), layout, torch.float64, device)
+    weight, bias, _, _ = _params(3, torch.float64, device)
+    inputs = tuple(t.detach().requires_grad_() for t in (x, weight, bias))
     assert torch.autograd.gradgradcheck(
-        lambda t: B.fused_batch_norm_reference(t, None, None, None, None, 1, 0.9, 1e-3)[0], (x64,)
+        lambda t, w, b: _train(t, w, b, None, None, axis)[0], inputs
     )
+    # Without weight and bias, and with the moving statistics updated (not differentiated).
+    mean = torch.zeros(3, dtype=torch.float64, device=device)
+    var = torch.ones_like(mean)
+    assert torch.autograd.gradgradcheck(
+        lambda t: _train(t, None, None, mean, var, axis)[0], inputs[:1]
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_double_backward_of_inference_op(device):
+    _require_kernel(device)
+    x, axis = _make((4, 3, 2, 3), "channels_last", torch.float64, device)
+    weight, bias, mean, var = _params(3, torch.float64, device)
+    inputs = tuple(t.detach().requires_grad_() for t in (x, weight, bias, mean, var))
+    assert torch.autograd.gradgradcheck(lambda *a: _infer(*a, axis), inputs)
+
+
+def test_double_backward_matches_reference_in_float32():
+    _require_kernel("cpu")
+    x, axis = _make((6, 4, 5), "keras_last", torch.float32)
+    weight, bias, _, _ = _params(4)
+    results = []
+    for forward in (
+        lambda *a: _train(*a, None, None, axis)[0],
+        lambda *a: B.fused_batch_norm_reference(*a, None, None, axis, 0.9, 1e-3)[0],
+    ):
+        leaves = [t.detach().requires_grad_() for t in (x, weight, bias)]
+        out = forward(*leaves)
+        grads = torch.autograd.grad((out * out).sum() + out.sum(), leaves, create_graph=True)
+        penalty = sum((g * g).sum() for g in grads)
+        results.append(torch.autograd.grad(penalty, leaves))
+    for got, want in zip(*results, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_backward_op_itself_is_first_order_only():
+    _require_kernel("cpu")
+    x = torch.randn(4, 3, dtype=torch.float64)
+    _, mean, invstd = _train(x, None, None, None, None, 1)
+    grad = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    grad_x = _backward(grad, x, None, mean, invstd, 1, True, (True, False, False))[0]
+    with pytest.raises(RuntimeError, match="differentiate ktorch::fused_batch_norm"):
+        grad_x.sum().backward()
 
 
 # ----------------------------------------------------------------- layouts and statistics

@@ -217,6 +217,36 @@ def test_gradcheck_float64(device, reset_after, masked):
         assert torch.autograd.gradcheck(fn, tuple(tensors))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gradgradcheck_float64(device, reset_after):
+    # create_graph=True (gradient penalties): the op's gradients are themselves differentiable.
+    _require_kernel(device)
+    tensors, mask = _case(
+        batch=2, steps=3, features=2, units=2, reset_after=reset_after, masked=True,
+        dtype=torch.float64, device=device,
+    )  # fmt: skip
+
+    def fn(*leaves):
+        return _op(leaves, mask, reset_after=reset_after, go_backwards=True)[:2]
+
+    assert torch.autograd.gradgradcheck(fn, tuple(tensors))
+
+
+def test_first_order_backward_runs_the_kernel(monkeypatch):
+    _require_kernel("cpu")
+    tensors, mask = _case(masked=True)
+    expected = _run_and_grads(lambda: _op(tensors, mask)[:2], tensors)[2]
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError("the reference ran in a first-order backward")
+
+    monkeypatch.setattr(G, "gru_sequence_reference", unexpected)
+    got = _run_and_grads(lambda: _op(tensors, mask)[:2], tensors)[2]
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
 def test_gradcheck_without_bias():
     _require_kernel("cpu")
     for reset_after in (True, False):

@@ -189,6 +189,43 @@ def test_gradcheck(device, options):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "options", [OPTIONS[0], OPTIONS[4], OPTIONS[6]], ids=["plain", "mask_backwards", "all"]
+)
+def test_gradgradcheck(device, options):
+    # create_graph=True (gradient penalties): the op's gradients are themselves differentiable.
+    _require_kernel(device)
+    masked, go_backwards, zero_output, use_bias = options
+    tensors, mask = _problem(
+        batch=3, steps=3, features=2, units=2, masked=masked, use_bias=use_bias,
+        dtype=torch.float64, device=device,
+    )  # fmt: skip
+    present = [i for i, t in enumerate(tensors) if t is not None]
+
+    def run(*leaves):
+        args = list(tensors)
+        for i, leaf in zip(present, leaves, strict=True):
+            args[i] = leaf
+        return _op((*args, mask, go_backwards, zero_output))[:3]
+
+    assert torch.autograd.gradgradcheck(run, tuple(tensors[i] for i in present))
+
+
+def test_first_order_backward_runs_the_kernel(monkeypatch):
+    _require_kernel("cpu")
+    tensors, mask = _problem(masked=True)
+    expected = _grads(_op((*tensors, mask, False, False))[:3], tensors)
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError("the reference ran in a first-order backward")
+
+    monkeypatch.setattr(L, "lstm_sequence_reference", unexpected)
+    got = _grads(_op((*tensors, mask, False, False))[:3], tensors)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_close_to_float32_reference(device, dtype):
     _require_kernel(device)

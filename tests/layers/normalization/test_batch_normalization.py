@@ -119,6 +119,34 @@ def test_gradients_flow_in_training():
     assert layer.moving_mean.grad is None
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_gradient_penalty_matches_the_reference(training):
+    # create_graph=True through the fused op gives plain autograd's second-order gradients.
+    if not ktorch.ops.available()["cpu"]:
+        pytest.skip("ktorch._C has no cpu kernel")
+    x0 = torch.randn(8, 3, 4, generator=torch.Generator().manual_seed(0)) * 2 + 1
+    results = []
+    previous = ktorch.ops.get_backend()
+    for backend in ("kernel", "reference"):
+        ktorch.ops.set_backend(backend)
+        try:
+            ktorch.utils.set_random_seed(1)
+            layer = BatchNormalization(axis=1, gamma_initializer="random_uniform")
+            layer.build((None, 3, 4))
+            with torch.no_grad():
+                layer.beta.normal_()
+            x = x0.clone().requires_grad_()
+            out = layer(x, training=training)
+            (grad_x,) = torch.autograd.grad((out.square() * out).sum(), x, create_graph=True)
+            penalty = (grad_x.flatten(1).norm(dim=1) - 1).square().mean()
+            results.append(torch.autograd.grad(penalty, [x, *layer.trainable_weights]))
+        finally:
+            ktorch.ops.set_backend(previous)
+    for got, want in zip(*results, strict=True):
+        assert float(want.abs().max()) > 0
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
 def test_channels_last_memory_is_kept():
     x = torch.randn(2, 3, 5, 6)
     outputs = []
