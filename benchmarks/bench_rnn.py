@@ -125,68 +125,19 @@ def _check_lstm(layer, baseline, x, return_sequences) -> None:
 
 def lstm_cases(device: str) -> list[Case]:
     """`ktorch.layers.LSTM` vs `torch.nn.LSTM` (and ktorch's unfused reference path)."""
-    shape = SHAPES[device]
-    cases = []
-    variants = [
-        ("outputs of all steps", True, False),
-        ("outputs of all steps, input grad", True, True),
-        ("last output", False, False),
-    ]
-    if device == "cuda":
-        variants = variants[:2]
-    for label, return_sequences, input_grad in variants:
+
+    def pair(shape, return_sequences):
         layer, baseline, x = _lstm_pair(shape, device, return_sequences)
-        x.requires_grad_(input_grad)
         _check_lstm(layer, baseline, x, return_sequences)
-        ours_params = list(layer.trainable_weights) + ([x] if input_grad else [])
-        torch_params = list(baseline.parameters()) + ([x] if input_grad else [])
+        return layer, baseline, x
 
-        def ours(layer=layer, x=x) -> torch.Tensor:
-            return layer(x).sum()
-
-        def theirs(baseline=baseline, x=x, seq=return_sequences) -> torch.Tensor:
-            out = baseline(x)[0]
-            return (out if seq else out[:, -1]).sum()
-
-        steps = {
-            "ktorch": _grad_step(ours, ours_params),
-            "torch": _grad_step(theirs, torch_params),
-            "ktorch torch-ops": _with_backend("reference", _grad_step(ours, ours_params)),
-        }
-        cases.append(
-            Case(
-                f"LSTM {'x'.join(map(str, shape[:3]))}->{shape[3]}, {label}",
-                steps,
-                baseline="torch",
-                target=1.0 if device == "cpu" else None,
-            )
-        )
+    cases = _layer_cases("LSTM", device, pair)
     if device == "cuda":
-        cases.append(_lstm_unfused_case(shape))
+        cases.append(
+            _unfused_case("lstm_sequence", SHAPES[device], 4, (lstm_ops.lstm_sequence,
+                          lstm_ops.lstm_sequence_reference), bias_shape=(4,), states=2)
+        )  # fmt: skip
     return cases
-
-
-def _lstm_unfused_case(shape) -> Case:
-    # The op against the same math as a per-step loop of torch ops (no layer around either).
-    batch, steps, features, units = shape
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, steps, features, generator=g).cuda()
-    kernel = (torch.randn(features, 4 * units, generator=g) / features**0.5).cuda()
-    recurrent = (torch.randn(units, 4 * units, generator=g) / units**0.5).cuda()
-    bias = torch.zeros(4 * units).cuda()
-    h0 = torch.zeros(batch, units).cuda()
-    params = [p.requires_grad_() for p in (kernel, recurrent, bias)]
-    args = (x, kernel, recurrent, bias, h0, h0)
-    return Case(
-        f"lstm_sequence op {'x'.join(map(str, shape[:3]))}->{units}",
-        {
-            "ktorch": _grad_step(lambda: lstm_ops.lstm_sequence(*args)[0].sum(), params),
-            "unfused loop": _grad_step(
-                lambda: lstm_ops.lstm_sequence_reference(*args)[0].sum(), params
-            ),
-        },
-        baseline="unfused loop",
-    )
 
 
 # ------------------------------------------------------------------------------------ GRU
@@ -236,8 +187,34 @@ def _check_gru(layer, baseline, x, return_sequences) -> None:
 
 def gru_cases(device: str) -> list[Case]:
     """`ktorch.layers.GRU` vs `torch.nn.GRU` (and the unfused path, and `reset_after=False`)."""
+
+    def pair(shape, return_sequences):
+        layer, baseline, x = _gru_pair(shape, device, return_sequences)
+        _check_gru(layer, baseline, x, return_sequences)
+        return layer, baseline, x
+
+    def reset_before(shape, return_sequences, x, extra):
+        # torch has no reset_after=False GRU: against the same baseline, one more GEMM a step.
+        layer, _, _ = _gru_pair(shape, device, return_sequences, reset_after=False)
+        step = _grad_step(lambda: layer(x).sum(), list(layer.trainable_weights) + extra)
+        return {"ktorch reset_after=False": step}
+
+    cases = _layer_cases("GRU", device, pair, reset_before)
+    if device == "cuda":
+        cases.append(
+            _unfused_case("gru_sequence", SHAPES[device], 3, (gru_ops.gru_sequence,
+                          gru_ops.gru_sequence_reference), bias_shape=(2, 3), states=1)
+        )  # fmt: skip
+    return cases
+
+
+# ------------------------------------------------------------------------ shared case builders
+
+
+def _layer_cases(name: str, device: str, pair, more=None) -> list[Case]:
+    """The layer-vs-torch cases of one cell: `pair(shape, return_sequences)` gives a checked
+    `(layer, baseline, x)`; `more(shape, return_sequences, x, extra)` adds contenders."""
     shape = SHAPES[device]
-    cases = []
     variants = [
         ("outputs of all steps", True, False),
         ("outputs of all steps, input grad", True, True),
@@ -245,11 +222,10 @@ def gru_cases(device: str) -> list[Case]:
     ]
     if device == "cuda":
         variants = variants[:2]
+    cases = []
     for label, return_sequences, input_grad in variants:
-        layer, baseline, x = _gru_pair(shape, device, return_sequences)
+        layer, baseline, x = pair(shape, return_sequences)
         x.requires_grad_(input_grad)
-        _check_gru(layer, baseline, x, return_sequences)
-        before, _, _ = _gru_pair(shape, device, return_sequences, reset_after=False)
         extra = [x] if input_grad else []
         ours_params = list(layer.trainable_weights) + extra
 
@@ -260,49 +236,41 @@ def gru_cases(device: str) -> list[Case]:
             out = baseline(x)[0]
             return (out if seq else out[:, -1]).sum()
 
-        def ours_before(layer=before, x=x) -> torch.Tensor:
-            return layer(x).sum()
-
         steps = {
             "ktorch": _grad_step(ours, ours_params),
             "torch": _grad_step(theirs, list(baseline.parameters()) + extra),
             "ktorch torch-ops": _with_backend("reference", _grad_step(ours, ours_params)),
-            # torch has no reset_after=False GRU: against the same baseline, one more GEMM a step.
-            "ktorch reset_after=False": _grad_step(
-                ours_before, list(before.trainable_weights) + extra
-            ),
         }
+        if more is not None:
+            steps.update(more(shape, return_sequences, x, extra))
         cases.append(
             Case(
-                f"GRU {'x'.join(map(str, shape[:3]))}->{shape[3]}, {label}",
+                f"{name} {'x'.join(map(str, shape[:3]))}->{shape[3]}, {label}",
                 steps,
                 baseline="torch",
                 target=1.0 if device == "cpu" else None,
             )
         )
-    if device == "cuda":
-        cases.append(_gru_unfused_case(shape))
     return cases
 
 
-def _gru_unfused_case(shape) -> Case:
+def _unfused_case(op_name: str, shape, gates: int, ops, bias_shape, states: int) -> Case:
     # The op against the same math as a per-step loop of torch ops (no layer around either).
+    op, reference = ops
     batch, steps, features, units = shape
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, steps, features, generator=g).cuda()
-    kernel = (torch.randn(features, 3 * units, generator=g) / features**0.5).cuda()
-    recurrent = (torch.randn(units, 3 * units, generator=g) / units**0.5).cuda()
-    bias = torch.zeros(2, 3 * units).cuda()
+    kernel = (torch.randn(features, gates * units, generator=g) / features**0.5).cuda()
+    recurrent = (torch.randn(units, gates * units, generator=g) / units**0.5).cuda()
+    bias = torch.zeros(*bias_shape[:-1], bias_shape[-1] * units).cuda()
     h0 = torch.zeros(batch, units).cuda()
     params = [p.requires_grad_() for p in (kernel, recurrent, bias)]
-    args = (x, kernel, recurrent, bias, h0)
+    args = (x, kernel, recurrent, bias, *([h0] * states))
     return Case(
-        f"gru_sequence op {'x'.join(map(str, shape[:3]))}->{units}",
+        f"{op_name} op {'x'.join(map(str, shape[:3]))}->{units}",
         {
-            "ktorch": _grad_step(lambda: gru_ops.gru_sequence(*args)[0].sum(), params),
-            "unfused loop": _grad_step(
-                lambda: gru_ops.gru_sequence_reference(*args)[0].sum(), params
-            ),
+            "ktorch": _grad_step(lambda: op(*args)[0].sum(), params),
+            "unfused loop": _grad_step(lambda: reference(*args)[0].sum(), params),
         },
         baseline="unfused loop",
     )

@@ -117,6 +117,20 @@ at::Tensor per_channel(const at::Tensor& v, const at::Tensor& x, int64_t dim) {
   return v.to(at::toOpMathType(x.scalar_type())).view(shape);
 }
 
+// (x - mean) * invstd * weight + bias with ATen ops, for the recomputation below; weight and
+// bias may be undefined.
+at::Tensor recompute_affine(const at::Tensor& normalized, const at::Tensor& weight,
+                            const at::Tensor& bias, const at::Tensor& x, int64_t dim) {
+  at::Tensor out = normalized;
+  if (weight.defined()) {
+    out = out * per_channel(weight, x, dim);
+  }
+  if (bias.defined()) {
+    out = out + per_channel(bias, x, dim);
+  }
+  return out.to(x.scalar_type());
+}
+
 // For a backward run with create_graph=True: the gradients of `out` (recomputed by ATen ops
 // from the saved inputs) into `inputs`, as a graph that can be differentiated again. `inputs`
 // pairs each tensor that needs a gradient with its position among the op's arguments.
@@ -185,18 +199,14 @@ struct TrainFunction : public torch::autograd::Function<TrainFunction> {
       }
       const at::Tensor xo = x.to(at::toOpMathType(x.scalar_type()));
       auto [var, mean] = at::var_mean(xo, reduce, std::optional<at::Scalar>(0), true);
-      at::Tensor out = (xo - mean) * (var + ctx->saved_data["eps"].toDouble()).rsqrt();
-      if (weight.defined()) {
-        out = out * per_channel(weight, x, dim);
-      }
-      if (bias.defined()) {
-        out = out + per_channel(bias, x, dim);
-      }
+      const at::Tensor normalized =
+          (xo - mean) * (var + ctx->saved_data["eps"].toDouble()).rsqrt();
       std::vector<std::pair<size_t, at::Tensor>> inputs;
       if (need_x) inputs.emplace_back(0, x);
       if (need_weight) inputs.emplace_back(1, weight);
       if (need_bias) inputs.emplace_back(2, bias);
-      return recomputed_grads(out.to(x.scalar_type()), grads[0], inputs, 8);
+      return recomputed_grads(recompute_affine(normalized, weight, bias, x, dim), grads[0],
+                              inputs, 8);
     }
     auto [grad_x, grad_weight, grad_bias] =
         call_backward(like_x(grads[0], x, axis), x, optional(weight), saved[2], saved[3], axis,
@@ -246,21 +256,16 @@ struct InferenceFunction : public torch::autograd::Function<InferenceFunction> {
     const auto opmath = at::toOpMathType(x.scalar_type());
     if (at::GradMode::is_enabled()) {
       const int64_t dim = batch_norm_axis("ktorch::fused_batch_norm_inference", x, axis);
-      at::Tensor out = (x.to(opmath) - per_channel(running_mean, x, dim)) *
-                       (per_channel(running_var, x, dim) + eps).rsqrt();
-      if (weight.defined()) {
-        out = out * per_channel(weight, x, dim);
-      }
-      if (bias.defined()) {
-        out = out + per_channel(bias, x, dim);
-      }
+      const at::Tensor normalized = (x.to(opmath) - per_channel(running_mean, x, dim)) *
+                                    (per_channel(running_var, x, dim) + eps).rsqrt();
       std::vector<std::pair<size_t, at::Tensor>> inputs;
       if (need_x) inputs.emplace_back(0, x);
       if (need_weight) inputs.emplace_back(1, weight);
       if (need_bias) inputs.emplace_back(2, bias);
       if (need_mean) inputs.emplace_back(3, running_mean);
       if (need_var) inputs.emplace_back(4, running_var);
-      return recomputed_grads(out.to(x.scalar_type()), grads[0], inputs, 7);
+      return recomputed_grads(recompute_affine(normalized, weight, bias, x, dim), grads[0],
+                              inputs, 7);
     }
     const at::Tensor mean = running_mean.to(opmath);
     const at::Tensor invstd = (running_var.to(opmath) + eps).rsqrt();
