@@ -22,7 +22,11 @@ from ktorch.models.functional import Functional
 from ktorch.models.model import Model
 from ktorch.models.sequential import Sequential
 from ktorch.saving.object_registration import CustomObjectScope
-from ktorch.saving.serialization_lib import check_config_depth, serialize_keras_object
+from ktorch.saving.serialization_lib import (
+    CONFIG_ERRORS,
+    check_config_depth,
+    serialize_keras_object,
+)
 from ktorch.utils import tree
 
 
@@ -45,16 +49,7 @@ def _deserialize_model(config: Any, custom_objects: dict | None, source: str):
     try:
         with CustomObjectScope(custom_objects or {}):
             return deserialize_layer(config, custom_objects=custom_objects)
-    except (
-        KeyError,
-        IndexError,
-        AttributeError,
-        RecursionError,
-        # A value of the wrong type or an absurd size for a layer argument.
-        TypeError,
-        RuntimeError,
-        ArithmeticError,
-    ) as error:
+    except CONFIG_ERRORS as error:
         raise ValueError(
             f"Invalid model {source}: it does not describe a valid model "
             f"({type(error).__name__}: {error})."

@@ -36,7 +36,7 @@ import torch
 from ktorch.saving.file_utils import atomic_write
 from ktorch.saving.legacy_config import ConfigConverter, is_keras2
 from ktorch.saving.object_registration import CustomObjectScope, get_registered_name
-from ktorch.saving.serialization_lib import check_config_depth
+from ktorch.saving.serialization_lib import CONFIG_ERRORS, check_config_depth
 
 try:
     import h5py
@@ -72,18 +72,6 @@ _KERAS2_SLOTS = {
     "lion": {"m": "momentum"},
 }
 _ITERATION_NAMES = ("iter", "iteration", "iterations")
-# What building layers from a damaged config raises besides ValueError: a missing key, a value
-# of the wrong type, an absurd size (RuntimeError from the allocator, OverflowError for an
-# infinite one), a graph nested too deep.
-_CONFIG_ERRORS = (
-    KeyError,
-    IndexError,
-    AttributeError,
-    TypeError,
-    RuntimeError,
-    ArithmeticError,
-    RecursionError,
-)
 _NADAM_PRODUCT_NAMES = ("u_product", "momentum_cache")
 _NADAM_EXACT_STEPS = 2000
 
@@ -188,7 +176,7 @@ def load_model_from_hdf5(
             scope = {**(custom_objects or {}), **converter.objects}
             with CustomObjectScope(scope):
                 model = layers.deserialize(config)
-        except _CONFIG_ERRORS as error:
+        except CONFIG_ERRORS as error:
             raise ValueError(
                 f"Invalid `.h5` file at {os.fspath(filepath)}: attribute 'model_config' does not "
                 f"describe a valid model ({type(error).__name__}: {error})."

@@ -44,7 +44,7 @@ import torch
 from ktorch.saving import keras_layout
 from ktorch.saving.file_utils import atomic_write
 from ktorch.saving.object_registration import CustomObjectScope
-from ktorch.saving.serialization_lib import check_config_depth
+from ktorch.saving.serialization_lib import CONFIG_ERRORS, check_config_depth
 
 CONFIG_FILENAME = "config.json"
 METADATA_FILENAME = "metadata.json"
@@ -298,16 +298,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
         with CustomObjectScope(scope):
             try:
                 model = deserialize_layer(config, custom_objects=scope)
-            except (
-                KeyError,
-                IndexError,
-                AttributeError,
-                RecursionError,
-                # A value of the wrong type or an absurd size for a layer argument.
-                TypeError,
-                RuntimeError,
-                ArithmeticError,
-            ) as error:
+            except CONFIG_ERRORS as error:
                 raise ValueError(
                     f"Invalid .keras file {filepath}: `{CONFIG_FILENAME}` does not describe a "
                     f"valid model ({type(error).__name__}: {error})."

@@ -117,6 +117,20 @@ def deserialize_keras_object(
     return cls(**inner)
 
 
+# What deserializing a hostile or damaged config can raise: a missing key or index, a name
+# that resolves to the wrong kind of object, a value of the wrong type or an absurd size for a
+# layer argument (TypeError, RuntimeError from the allocator, OverflowError), a graph nested too
+# deep. The loaders turn these into a ValueError naming the file.
+CONFIG_ERRORS = (
+    KeyError,
+    IndexError,
+    AttributeError,
+    TypeError,
+    RuntimeError,
+    ArithmeticError,
+    RecursionError,
+)
+
 # Keras configs nest a few levels per nested model; a file nested deeper than this is refused
 # before deserialization, whose recursion depth would otherwise depend on the caller's stack.
 MAX_CONFIG_DEPTH = 256
