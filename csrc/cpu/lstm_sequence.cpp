@@ -139,11 +139,6 @@ KTORCH_ROW_LOOP void backward_row(const scalar_t* __restrict__ z,
   }
 }
 
-// (batch, time, n) as a contiguous (time, batch, n) copy.
-at::Tensor time_major(const at::Tensor& t) {
-  return t.transpose(0, 1).contiguous();
-}
-
 int64_t row_grain(int64_t units) {
   return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, units));
 }
@@ -238,81 +233,41 @@ void backward_loop(const LstmSizes& s, const at::Tensor& gates, const at::Tensor
   }
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-lstm_sequence_cpu(const at::Tensor& inputs, const at::Tensor& kernel,
-                  const at::Tensor& recurrent_kernel, const c10::optional<at::Tensor>& bias,
-                  const at::Tensor& h0, const at::Tensor& c0,
-                  const c10::optional<at::Tensor>& mask, bool go_backwards,
-                  bool zero_output_for_mask) {
+LstmResult lstm_sequence_cpu(const at::Tensor& inputs, const at::Tensor& kernel,
+                             const at::Tensor& recurrent_kernel,
+                             const c10::optional<at::Tensor>& bias, const at::Tensor& h0,
+                             const at::Tensor& c0, const c10::optional<at::Tensor>& mask,
+                             bool go_backwards, bool zero_output_for_mask) {
   constexpr const char* op = "ktorch::lstm_sequence";
-  const LstmSizes s = check_lstm_forward(op, inputs, kernel, recurrent_kernel, bias, h0, c0, mask);
-  const int64_t B = s.batch, T = s.steps, U = s.units;
-  // All timesteps' input projections (and the bias) in one GEMM, time-major so that each step
-  // works on contiguous (batch, n) slabs (measured faster than strided slabs of batch-first
-  // buffers, for the per-step GEMMs above all).
-  const at::Tensor inputs_2d = time_major(inputs).view({T * B, s.features});
-  at::Tensor gates = bias.has_value() ? at::addmm(*bias, inputs_2d, kernel)
-                                      : at::mm(inputs_2d, kernel);
-  gates = gates.view({T, B, 4 * U});
-  at::Tensor h_prev = at::empty({T, B, U}, inputs.options());
-  at::Tensor c_seq = at::empty({T, B, U}, inputs.options());
-  at::Tensor out = at::empty({B, T, U}, inputs.options());
-  at::Tensor h_last = at::empty({B, U}, inputs.options());
-  if (T == 0) {
-    h_last.copy_(h0);
-    return {out, h_last, c0.clone(), gates, h_prev, c_seq};
-  }
-  h_prev[lstm_step_index(0, T, go_backwards)].copy_(h0);
-  const at::Tensor keep = lstm_output_keep(mask, go_backwards, zero_output_for_mask);
-  const bool* mask_ptr = mask.has_value() ? mask->const_data_ptr<bool>() : nullptr;
-  const bool* keep_ptr = keep.defined() ? keep.const_data_ptr<bool>() : nullptr;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, inputs.scalar_type(), op, [&] {
-    forward_loop<scalar_t>(s, gates, h_prev, c_seq, out, h_last, c0, recurrent_kernel, mask_ptr,
-                           keep_ptr, go_backwards);
-  });
-  at::Tensor c_last = c_seq[lstm_step_index(T - 1, T, go_backwards)].clone();
-  return {out, h_last, c_last, gates, h_prev, c_seq};
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-lstm_sequence_backward_cpu(const c10::optional<at::Tensor>& grad_output,
-                           const c10::optional<at::Tensor>& grad_h,
-                           const c10::optional<at::Tensor>& grad_c, const at::Tensor& inputs,
-                           const at::Tensor& kernel, const at::Tensor& recurrent_kernel,
-                           const at::Tensor& c0, const c10::optional<at::Tensor>& mask,
-                           const at::Tensor& gates, const at::Tensor& h_prev,
-                           const at::Tensor& c_seq, bool go_backwards, bool zero_output_for_mask,
-                           bool compute_grad_inputs) {
-  constexpr const char* op = "ktorch::lstm_sequence_backward";
-  const LstmSizes s =
-      check_lstm_backward(op, inputs, kernel, recurrent_kernel, c0, mask, gates, h_prev, c_seq);
-  const int64_t B = s.batch, T = s.steps, U = s.units;
-  const at::Tensor dout = lstm_grad_or_zeros(grad_output, op, "grad_output", inputs, {B, T, U});
-  // dh and dc are updated in place through the steps: start from copies of the given grads.
-  at::Tensor dh = lstm_grad_or_zeros(grad_h, op, "grad_h", inputs, {B, U});
-  at::Tensor dc = lstm_grad_or_zeros(grad_c, op, "grad_c", inputs, {B, U});
-  dh = grad_h.has_value() ? dh.clone() : dh;
-  dc = grad_c.has_value() ? dc.clone() : dc;
-  at::Tensor dz = at::empty({T, B, 4 * U}, inputs.options());
-  if (T > 0) {
-    const at::Tensor keep = lstm_output_keep(mask, go_backwards, zero_output_for_mask);
-    const bool* mask_ptr = mask.has_value() ? mask->const_data_ptr<bool>() : nullptr;
-    const bool* keep_ptr = keep.defined() ? keep.const_data_ptr<bool>() : nullptr;
+  const LstmForward f = lstm_forward_begin(op, inputs, kernel, recurrent_kernel, bias, h0, c0,
+                                           mask, go_backwards, zero_output_for_mask);
+  if (f.s.steps > 0) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, inputs.scalar_type(), op, [&] {
-      backward_loop<scalar_t>(s, gates, c_seq, c0, dout, dh, dc, dz, recurrent_kernel.t(),
-                              mask_ptr, keep_ptr, go_backwards);
+      forward_loop<scalar_t>(f.s, f.gates, f.h_prev, f.c_seq, f.out, f.h_last, c0,
+                             recurrent_kernel, f.mask_ptr, f.keep_ptr, go_backwards);
     });
   }
-  // The weight and input gradients over all timesteps at once.
-  const at::Tensor dz_2d = dz.view({T * B, 4 * U});
-  at::Tensor grad_kernel = at::mm(time_major(inputs).view({T * B, s.features}).t(), dz_2d);
-  at::Tensor grad_recurrent_kernel = at::mm(h_prev.view({T * B, U}).t(), dz_2d);
-  at::Tensor grad_bias = dz_2d.sum(0);
-  at::Tensor grad_inputs =
-      compute_grad_inputs
-          ? at::mm(dz_2d, kernel.t()).view({T, B, s.features}).transpose(0, 1).contiguous()
-          : at::empty({0}, inputs.options());
-  return {grad_inputs, grad_kernel, grad_recurrent_kernel, grad_bias, dh, dc};
+  return lstm_forward_end(f, c0, go_backwards);
+}
+
+LstmResult lstm_sequence_backward_cpu(
+    const c10::optional<at::Tensor>& grad_output, const c10::optional<at::Tensor>& grad_h,
+    const c10::optional<at::Tensor>& grad_c, const at::Tensor& inputs, const at::Tensor& kernel,
+    const at::Tensor& recurrent_kernel, const at::Tensor& c0,
+    const c10::optional<at::Tensor>& mask, const at::Tensor& gates, const at::Tensor& h_prev,
+    const at::Tensor& c_seq, bool go_backwards, bool zero_output_for_mask,
+    bool compute_grad_inputs) {
+  constexpr const char* op = "ktorch::lstm_sequence_backward";
+  const LstmBackward g =
+      lstm_backward_begin(op, grad_output, grad_h, grad_c, inputs, kernel, recurrent_kernel, c0,
+                          mask, gates, h_prev, c_seq, go_backwards, zero_output_for_mask);
+  if (g.s.steps > 0) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, inputs.scalar_type(), op, [&] {
+      backward_loop<scalar_t>(g.s, gates, c_seq, c0, g.dout, g.dh, g.dc, g.dz,
+                              recurrent_kernel.t(), g.mask_ptr, g.keep_ptr, go_backwards);
+    });
+  }
+  return lstm_backward_end(g, inputs, kernel, h_prev, compute_grad_inputs);
 }
 
 }  // namespace
