@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _machine import cpu_model
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -674,17 +675,6 @@ def _short_path(filename: str) -> str:
 # ----------------------------------------------------------------------------- report
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def _source_state() -> str:
     """The checkout's commit, and whether `ktorch/` differs from it."""
     try:
@@ -776,7 +766,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"command: python {' '.join(sys.argv)}")
     print(f"date: {datetime.date.today().isoformat()}")
     print(
-        f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores; torch threads "
+        f"cpu: {cpu_model()}, {os.cpu_count()} logical cores; torch threads "
         f"{torch.get_num_threads()}; denormals flushed to zero: {not args.keep_denormals}"
     )
     print(

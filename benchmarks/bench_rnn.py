@@ -38,9 +38,7 @@ import argparse
 import datetime
 import gc
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from _machine import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 # Lets the script run from a checkout that is not pip-installed.
@@ -346,17 +345,6 @@ def report(case: Case, times: dict[str, list[float]]) -> list[str]:
     return rows
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell", choices=[*CELLS, "all"], default="all")
@@ -373,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     cells = list(CELLS) if args.cell == "all" else [args.cell]
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    device_name = torch.cuda.get_device_name() if args.device == "cuda" else _cpu_model()
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else cpu_model()
     print(
         f"# bench_rnn {datetime.date.today()} torch {torch.__version__} device {args.device} "
         f"({device_name}) threads {torch.get_num_threads()} clock {args.clock} "
